@@ -1,0 +1,31 @@
+# shellcheck shell=sh disable=SC2034  # D_* and WORKLOAD_* are read by k8sf, which sources this
+# Docker from the OS's own docker.io package (Debian and Ubuntu, amd64 and arm64).
+D_KUBERNETES=0
+D_WORKLOAD=1
+d_units() { echo docker.service containerd.service; }
+d_installed() { command -v docker >/dev/null 2>&1 && dpkg-query -W -f='${Status}' docker.io 2>/dev/null | grep -q 'ok installed'; }
+d_install() {
+  [ -z "${1:-}" ] || log "docker: --version is ignored; the OS package docker.io decides the version"
+  dpkg_recover
+  retry 3 apt_get update >&2 || return 1
+  retry 3 apt_get install --no-install-recommends docker.io >&2
+}
+d_wait_ready() { wait_for "$1" "the Docker daemon (docker info)" docker info; }
+d_alive() { systemctl is-active --quiet docker.service && timeout 20 docker info >/dev/null 2>&1; }
+d_version() { timeout 20 docker version --format '{{.Server.Version}}' 2>/dev/null || dpkg-query -W -f='${Version}' docker.io; }
+d_uninstall() { apt_get purge docker.io containerd runc >&2 || :; rm -rf /var/lib/docker /var/lib/containerd; }
+
+d_image_import() { timeout 900 docker load -i "$1" >&2; }
+
+# The workload: one container, the same image and arguments as the Kubernetes Deployment.
+d_workload_deploy() {
+  timeout 60 docker rm -f k8sf-mysql >/dev/null 2>&1 || :
+  # The password travels in a root-only env file, never on a command line.
+  # shellcheck disable=SC2086
+  timeout 900 docker run -d --name k8sf-mysql --env-file "$WORKLOAD_ENV" "$1" $WORKLOAD_ARGS >&2
+}
+d_workload_sql() {
+  # shellcheck disable=SC2016  # expanded inside the container, where the password lives
+  timeout 20 docker exec k8sf-mysql sh -c \
+    'MYSQL_PWD="$MYSQL_ROOT_PASSWORD" mysql -h127.0.0.1 -uroot -e "SELECT 1"' >/dev/null 2>&1
+}

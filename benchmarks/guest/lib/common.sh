@@ -1,0 +1,134 @@
+# shellcheck shell=sh disable=SC2034  # STATE_DIR is read by k8sf, which sources this
+# Shared helpers for the guest kit: logging, waiting, JSON and the kit's state on the guest.
+# Logs go to stderr; stdout carries only machine-readable results.
+
+STATE_DIR=${K8SF_STATE_DIR:-/var/lib/k8s-footprint}
+
+log() { printf '%s k8sf: %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+die() { log "error: $*"; exit 2; }
+
+now_ms() { date +%s%3N; }
+now_s() { date +%s; }
+
+# Record a problem for the result's "errors" list (and the log).
+note_error() {
+  log "recorded: $*"
+  printf '%s\n' "$*" >> "$RUN_DIR/errors"
+}
+
+# wait_for TIMEOUT_S WHAT CMD [ARGS...]: run CMD (each try bounded by 30 s) until it succeeds.
+# Says what it waited for when it gives up. Returns 1 on timeout.
+wait_for() {
+  _wf_timeout=$1 _wf_what=$2
+  shift 2
+  _wf_start=$(now_s)
+  _wf_next_report=$((_wf_start + 30))
+  while :; do
+    if timeout 30 "$@" >/dev/null 2>&1; then
+      log "ready: $_wf_what ($(( $(now_s) - _wf_start )) s)"
+      return 0
+    fi
+    _wf_now=$(now_s)
+    if [ $((_wf_now - _wf_start)) -ge "$_wf_timeout" ]; then
+      log "gave up waiting for $_wf_what after $_wf_timeout s"
+      return 1
+    fi
+    if [ "$_wf_now" -ge "$_wf_next_report" ]; then
+      log "still waiting for $_wf_what ($((_wf_now - _wf_start)) s of $_wf_timeout s)"
+      _wf_next_report=$((_wf_now + 30))
+    fi
+    sleep 2
+  done
+}
+
+# retry N CMD [ARGS...]: for network steps (downloads, apt) that fail transiently.
+retry() {
+  _r_n=$1
+  shift
+  _r_i=1
+  while :; do
+    "$@" && return 0
+    [ "$_r_i" -ge "$_r_n" ] && return 1
+    log "attempt $_r_i of $_r_n failed: $*; retrying in $((_r_i * 5)) s"
+    sleep $((_r_i * 5))
+    _r_i=$((_r_i + 1))
+  done
+}
+
+# JSON string literal of $1 (or null when empty and $2 = nullable).
+json_str() {
+  if [ -z "$1" ] && [ "${2:-}" = nullable ]; then
+    printf 'null'
+    return
+  fi
+  printf '"%s"' "$(printf '%s' "$1" | tr -d '\000-\010\013\014\016-\037' | tr '\n\r\t' '   ' \
+    | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g')"
+}
+
+# JSON number or null.
+json_num() {
+  case "$1" in
+    '' | *[!0-9.-]*) printf 'null' ;;
+    *) printf '%s' "$1" ;;
+  esac
+}
+
+# JSON array of the lines of file $1.
+json_lines() {
+  _jl_first=1
+  printf '['
+  if [ -s "$1" ]; then
+    while IFS= read -r _jl_line; do
+      [ "$_jl_first" = 1 ] || printf ','
+      json_str "$_jl_line"
+      _jl_first=0
+    done < "$1"
+  fi
+  printf ']'
+}
+
+# Read key from a key=value state file; empty when absent.
+state_get() {
+  [ -r "$1" ] || return 0
+  sed -n "s/^$2=//p" "$1" | tail -n 1
+}
+
+state_set() {
+  _ss_tmp="$1.tmp.$$"
+  {
+    if [ -r "$1" ]; then grep -v "^$2=" "$1" || :; fi
+    printf '%s=%s\n' "$2" "$3"
+  } > "$_ss_tmp"
+  mv "$_ss_tmp" "$1"
+}
+
+oom_counter() { awk '$1 == "oom_kill" { print $2; found = 1 } END { if (!found) print "" }' /proc/vmstat; }
+
+# Kernel log lines about the OOM killer since epoch second $1.
+oom_log_count() {
+  if command -v journalctl >/dev/null 2>&1; then
+    timeout 30 journalctl -k -q --no-pager --since "@$1" 2>/dev/null | grep -c 'Out of memory' || :
+  else
+    dmesg 2>/dev/null | grep -c 'Out of memory' || :
+  fi
+}
+
+# apt-get that waits for the dpkg lock instead of failing (cloud-init or a killed run may hold it).
+apt_get() {
+  DEBIAN_FRONTEND=noninteractive timeout 1800 apt-get -q -y -o DPkg::Lock::Timeout=600 "$@"
+}
+
+# Finish an interrupted dpkg run (an SSH drop mid-install), so a re-run can proceed.
+dpkg_recover() {
+  DEBIAN_FRONTEND=noninteractive timeout 900 dpkg --configure -a >&2 || :
+}
+
+# Quiet the machine for the run: no swap, no background upgrades or snap refreshes.
+quiet_machine() {
+  swapoff -a 2>/dev/null || :
+  systemctl stop unattended-upgrades.service apt-daily.timer apt-daily-upgrade.timer \
+    apt-daily.service apt-daily-upgrade.service >/dev/null 2>&1 || :
+  if command -v snap >/dev/null 2>&1; then
+    timeout 60 snap refresh --hold >/dev/null 2>&1 || :
+  fi
+}
