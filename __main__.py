@@ -1,0 +1,41 @@
+"""k8s-footprint: which Kubernetes distribution fits on a 1 GiB machine, and what it costs.
+
+stack config -> FleetSpec -> cells (arch x distro x repetition), and for each cell:
+    instance (aws | libvirt | hosts) -> DistroBootstrap -> WorkloadBenchmark -> one JSON result
+"""
+
+import pulumi
+
+from components import config
+from components.backends import Backend
+from components.benchmark import WorkloadBenchmark, WorkloadBenchmarkArgs
+from components.bootstrap import DistroBootstrap, DistroBootstrapArgs
+from components.cells import expand
+from components.commands import BenchPlan, cell_commands, kit_hash
+from components.results import summary_table
+
+spec = config.load()  # invalid config stops here, before any resource exists
+backend = Backend(spec)
+digest = kit_hash()
+
+benchmarks: dict[str, WorkloadBenchmark] = {}
+instances = {}
+for cell in expand(spec):
+    # maxParallelCells: a cell's instance waits until the previous cell in its lane is done.
+    after = [benchmarks[cell.previous]] if cell.previous else []
+    instance = backend.instance(cell, after)
+    commands = cell_commands(BenchPlan.for_cell(spec, cell), digest)
+    bootstrap = DistroBootstrap(cell.name, DistroBootstrapArgs(
+        cell=cell.name, host=instance.host, commands=commands, kit_digest=digest,
+        uninstall_on_destroy=instance.machine is None, deleted_with=instance.machine))
+    benchmarks[cell.name] = WorkloadBenchmark(cell.name, WorkloadBenchmarkArgs(
+        cell=cell.name, host=instance.host, command=commands.benchmark, after=[bootstrap],
+        triggers=[digest], deleted_with=instance.machine))
+    instances[cell.name] = instance.description
+
+results = pulumi.Output.all(**{name: b.result for name, b in benchmarks.items()})
+summary = results.apply(summary_table)
+pulumi.export("runId", spec.run_id)
+pulumi.export("results", results)
+pulumi.export("instances", pulumi.Output.all(**instances))
+pulumi.export("summary", summary)

@@ -1,0 +1,106 @@
+"""AWS instances: 1 GiB t4g.micro (arm64) and t3.micro (x86_64), locked down by default."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+
+from components.host import Host
+
+# Canonical publishes the current Ubuntu 24.04 AMI per arch in a public SSM parameter.
+AMI_PARAMETER = "/aws/service/canonical/ubuntu/server/24.04/stable/current/{arch}/hvm/ebs-gp3/ami-id"
+AMI_ARCH = {"x86_64": "amd64", "aarch64": "arm64"}
+AMI_USER = "ubuntu"
+
+
+def fleet_tags(stack: str, run_id: str, expires_at: str, cell: str | None = None) -> dict[str, str]:
+    """Tags on every AWS resource, so the reaper can find what a stack left behind."""
+    tags = {
+        "k8s-footprint:managed": "true",
+        "k8s-footprint:stack": stack,
+        "k8s-footprint:run-id": run_id,
+        "k8s-footprint:expires-at": expires_at,
+    }
+    if cell:
+        tags["k8s-footprint:cell"] = cell
+    return tags
+
+
+@dataclass(frozen=True)
+class AwsAccessArgs:
+    ssh_allowed_cidrs: Sequence[str]
+    public_key: pulumi.Input[str]
+    tags: Mapping[str, str]
+
+
+class AwsAccess(pulumi.ComponentResource):
+    """The fleet's key pair and security group: SSH from the allowed CIDRs only."""
+
+    def __init__(self, name: str, args: AwsAccessArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("k8s-footprint:index:AwsAccess", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.key_pair = aws.ec2.KeyPair(f"{name}-key", public_key=args.public_key, tags=dict(args.tags), opts=child)
+        self.security_group = aws.ec2.SecurityGroup(
+            f"{name}-ssh",
+            description="k8s-footprint: SSH from the configured CIDRs only",
+            ingress=[aws.ec2.SecurityGroupIngressArgs(
+                protocol="tcp", from_port=22, to_port=22, cidr_blocks=list(args.ssh_allowed_cidrs),
+                description="SSH from sshAllowedCidrs")],
+            # A provider-made group has no egress at all; the guests must reach package mirrors.
+            egress=[aws.ec2.SecurityGroupEgressArgs(
+                protocol="-1", from_port=0, to_port=0, cidr_blocks=["0.0.0.0/0"], ipv6_cidr_blocks=["::/0"],
+                description="downloads: packages, distro installers, images")],
+            tags=dict(args.tags),
+            opts=child,
+        )
+        self.register_outputs({"keyName": self.key_pair.key_name, "securityGroupId": self.security_group.id})
+
+
+@dataclass(frozen=True)
+class AwsInstanceArgs:
+    cell: str
+    arch: str
+    instance_type: str
+    access: AwsAccess
+    private_key: pulumi.Output[str]
+    tags: Mapping[str, str]
+    disk_gib: int = 20
+    spot: bool = False
+    after: Sequence[pulumi.Resource] = field(default_factory=tuple)
+
+
+class AwsInstance(pulumi.ComponentResource):
+    def __init__(self, name: str, args: AwsInstanceArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("k8s-footprint:index:AwsInstance", name, None, opts)
+        ami = aws.ssm.get_parameter_output(name=AMI_PARAMETER.format(arch=AMI_ARCH[args.arch]),
+                                           opts=pulumi.InvokeOutputOptions(parent=self))
+        tags = {**args.tags, "Name": f"k8sf-{args.cell}"}
+        market = None
+        if args.spot:
+            market = aws.ec2.InstanceInstanceMarketOptionsArgs(
+                market_type="spot",
+                spot_options=aws.ec2.InstanceInstanceMarketOptionsSpotOptionsArgs(
+                    instance_interruption_behavior="terminate", spot_instance_type="one-time"))
+        self.instance = aws.ec2.Instance(
+            f"{name}-vm",
+            ami=ami.value,
+            instance_type=args.instance_type,
+            key_name=args.access.key_pair.key_name,
+            vpc_security_group_ids=[args.access.security_group.id],
+            associate_public_ip_address=True,
+            metadata_options=aws.ec2.InstanceMetadataOptionsArgs(
+                http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=1),
+            root_block_device=aws.ec2.InstanceRootBlockDeviceArgs(
+                volume_type="gp3", volume_size=args.disk_gib, encrypted=True, delete_on_termination=True),
+            instance_market_options=market,
+            tags=tags,
+            volume_tags=tags,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.after)),
+        )
+        self.host = Host(address=self.instance.public_ip, user=AMI_USER, arch=args.arch,
+                         private_key=args.private_key, dial_error_limit=40)
+        self.register_outputs({"address": self.instance.public_ip, "instanceType": args.instance_type,
+                               "arch": args.arch})

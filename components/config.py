@@ -1,0 +1,406 @@
+"""Stack config, parsed once at the boundary into a frozen FleetSpec.
+
+Every value arrives as Pulumi hands it to a program: a string, with lists and maps as JSON.
+``parse`` checks all of them and raises one ConfigError naming every bad key, its value and
+what is allowed, before a single resource is registered. Components never read pulumi.Config.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+NAMESPACE = "k8s-footprint"
+
+BACKENDS = ("libvirt", "aws", "hosts")
+ARCHES = ("x86_64", "aarch64")
+# The six rows of the 2022 experiment, plus variants users may add.
+DEFAULT_DISTROS = ("bare", "docker", "k3s", "k0s", "microk8s", "microk8s-noha")
+DISTROS = (*DEFAULT_DISTROS, "k3s-minimal")
+WORKLOADS = ("mysql", "none")
+
+# AWS instance types with 1 GiB of memory, and their arch.
+ONE_GIB_TYPES = {"t4g.micro": "aarch64", "t3.micro": "x86_64", "t3a.micro": "x86_64", "t2.micro": "x86_64"}
+DEFAULT_INSTANCE_TYPES = {"x86_64": "t3.micro", "aarch64": "t4g.micro"}
+# Graviton and x86 types differ by family; enough to catch an arch mix-up in a custom type.
+_ARM_FAMILY = re.compile(r"^[a-z]+\d+g[a-z]*\.")
+
+DEFAULT_IMAGES = {
+    "x86_64": "https://cloud-images.ubuntu.com/noble/current/noble-server-cloudimg-amd64.img",
+    "aarch64": "https://cloud-images.ubuntu.com/noble/current/noble-server-cloudimg-arm64.img",
+}
+
+_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$")
+_VERSION = re.compile(r"^[A-Za-z0-9.+_-]{1,64}$")
+_HOSTNAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
+_USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+
+
+class ConfigError(ValueError):
+    """Invalid stack config; the message lists every problem, one per line."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"invalid stack config ({len(problems)} problem(s)); nothing was created:\n{lines}")
+
+
+@dataclass(frozen=True)
+class HostEntry:
+    """A machine Pulumi can't create (a Raspberry Pi, a lab box), reached over SSH."""
+
+    name: str
+    address: str
+    user: str
+    arch: str
+    port: int = 22
+
+
+@dataclass(frozen=True)
+class FleetSpec:
+    project: str
+    stack: str
+    run_id: str
+    expires_at: str  # ISO 8601 UTC; the reaper removes what is past it
+    backend: str = "libvirt"
+    arches: tuple[str, ...] = ARCHES
+    distros: tuple[str, ...] = DEFAULT_DISTROS
+    repetitions: int = 1
+    versions: Mapping[str, str] = field(default_factory=dict)
+    workload: str = "mysql"
+    settle_seconds: int = 300
+    sample_interval_seconds: int = 5
+    samples: int = 12
+    max_parallel_cells: int | None = None
+    memory_mib: int = 1024
+    disk_gib: int = 20
+    power_off_after: bool = True
+    instance_types: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_INSTANCE_TYPES))
+    allow_other_sizes: bool = False
+    ssh_allowed_cidrs: tuple[str, ...] = ()
+    ttl_hours: int = 4
+    spot: bool = False
+    libvirt_uri: str = "qemu:///system"
+    libvirt_pool: str = "default"
+    libvirt_network_cidr: str = "10.213.0.0/24"
+    images: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_IMAGES))
+    hosts: tuple[HostEntry, ...] = ()
+
+
+# key -> what the value may be, for messages and the README.
+KEYS: dict[str, str] = {
+    "backend": "one of libvirt, aws, hosts",
+    "arches": "a list from x86_64, aarch64",
+    "distros": f"a list from {', '.join(DISTROS)}",
+    "repetitions": "a whole number from 1 to 20",
+    "versions": "a map of distro to version",
+    "workload": "one of mysql, none",
+    "settleSeconds": "a whole number from 0 to 3600",
+    "sampleIntervalSeconds": "a whole number from 1 to 300",
+    "samples": "a whole number from 5 to 720",
+    "maxParallelCells": "a whole number from 1 to 500",
+    "memoryMiB": "a whole number from 512 to 65536",
+    "diskGiB": "a whole number from 8 to 1024",
+    "powerOffAfter": "true or false (auto: true on libvirt, false elsewhere)",
+    "instanceTypes": "a map of arch to AWS instance type",
+    "allowOtherSizes": "true or false",
+    "sshAllowedCidrs": "a list of CIDRs such as 203.0.113.7/32",
+    "ttlHours": "a whole number from 1 to 168",
+    "spot": "true or false",
+    "libvirtUri": "a libvirt URI such as qemu:///system",
+    "libvirtPool": "the name of an existing libvirt storage pool",
+    "libvirtNetworkCidr": "a private IPv4 /16 to /28 for the fleet's NAT network",
+    "images": "a map of arch to a cloud image URL or path",
+    "hosts": "a list of {name, address, user, arch, port}",
+    "sshPrivateKey": "the hosts' SSH private key, set with --secret",
+    "runId": "letters, digits and -, at most 40",
+}
+
+
+class _Reader:
+    """Reads raw values and collects problems instead of stopping at the first."""
+
+    def __init__(self, raw: Mapping[str, Any]) -> None:
+        self.raw = raw
+        self.problems: list[str] = []
+
+    def bad(self, key: str, value: Any, why: str = "") -> None:
+        shown = value if isinstance(value, str) else json.dumps(value)
+        self.problems.append(f"{NAMESPACE}:{key} = {shown!r}: {why or 'must be ' + KEYS[key]}")
+
+    def has(self, key: str) -> bool:
+        return self.raw.get(key) not in (None, "")
+
+    def _structured(self, key: str) -> Any:
+        value = self.raw.get(key)
+        if isinstance(value, str):
+            stripped = value.strip()
+            if stripped.startswith(("[", "{")):
+                try:
+                    return json.loads(stripped)
+                except json.JSONDecodeError as exc:
+                    self.bad(key, value, f"is not valid JSON ({exc.msg}); it must be {KEYS[key]}")
+                    return None
+        return value
+
+    def choice(self, key: str, allowed: tuple[str, ...], default: str) -> str:
+        if not self.has(key):
+            return default
+        value = self.raw[key]
+        if value not in allowed:
+            self.bad(key, value)
+            return default
+        return str(value)
+
+    def integer(self, key: str, lo: int, hi: int, default: int) -> int:
+        if not self.has(key):
+            return default
+        value = self.raw[key]
+        try:
+            number = int(str(value).strip())
+        except ValueError:
+            self.bad(key, value)
+            return default
+        if not lo <= number <= hi:
+            self.bad(key, value)
+            return default
+        return number
+
+    def boolean(self, key: str, default: bool) -> bool:
+        if not self.has(key):
+            return default
+        value = self.raw[key]
+        text = str(value).strip().lower()
+        if text in ("true", "false"):
+            return text == "true"
+        self.bad(key, value)
+        return default
+
+    def str_list(self, key: str, default: tuple[str, ...], allowed: tuple[str, ...] | None = None,
+                 check: Callable[[str], bool] | None = None) -> tuple[str, ...]:
+        if not self.has(key):
+            return default
+        value = self._structured(key)
+        if value is None:
+            return default
+        if isinstance(value, str):  # "x86_64,aarch64" from `pulumi config set`
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+            self.bad(key, self.raw[key], f"must be a non-empty list: {KEYS[key]}")
+            return default
+        bad = [v for v in value if (allowed is not None and v not in allowed) or (check and not check(v))]
+        if bad:
+            self.bad(key, self.raw[key], f"{', '.join(bad)} not allowed; {KEYS[key]}")
+            return default
+        if len(set(value)) != len(value):
+            self.bad(key, self.raw[key], "lists a value twice")
+            return default
+        return tuple(value)
+
+    def str_map(self, key: str, keys: tuple[str, ...], default: Mapping[str, str],
+                check: Callable[[str], bool] | None = None) -> dict[str, str]:
+        if not self.has(key):
+            return dict(default)
+        value = self._structured(key)
+        if value is None:
+            return dict(default)
+        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+            self.bad(key, self.raw[key], f"must be {KEYS[key]}")
+            return dict(default)
+        unknown = [k for k in value if k not in keys]
+        if unknown:
+            self.bad(key, self.raw[key], f"unknown key(s) {', '.join(unknown)}; allowed: {', '.join(keys)}")
+            return dict(default)
+        bad = [f"{k}={v}" for k, v in value.items() if check and not check(v)]
+        if bad:
+            self.bad(key, self.raw[key], f"bad value(s) {', '.join(bad)}; must be {KEYS[key]}")
+            return dict(default)
+        return {**default, **value}
+
+
+def _is_cidr(text: str) -> bool:
+    try:
+        ipaddress.ip_network(text, strict=True)
+    except ValueError:
+        return False
+    return True
+
+
+def _parse_hosts(r: _Reader) -> tuple[HostEntry, ...]:
+    if not r.has("hosts"):
+        return ()
+    value = r._structured("hosts")
+    if not isinstance(value, list) or not value:
+        if value is not None:
+            r.bad("hosts", r.raw["hosts"], "must be a non-empty list of {name, address, user, arch, port}")
+        return ()
+    hosts: list[HostEntry] = []
+    for i, item in enumerate(value):
+        where = f"hosts[{i}]"
+        if not isinstance(item, dict):
+            r.problems.append(f"{NAMESPACE}:{where} must be an object {{name, address, user, arch, port}}")
+            continue
+        unknown = sorted(set(item) - {"name", "address", "user", "arch", "port"})
+        missing = [k for k in ("name", "address", "user", "arch") if not item.get(k)]
+        if unknown or missing:
+            r.problems.append(f"{NAMESPACE}:{where}: " + "; ".join(
+                ([f"unknown field(s) {', '.join(unknown)}"] if unknown else [])
+                + ([f"missing {', '.join(missing)}"] if missing else [])))
+            continue
+        name, address, user, arch, port = (item["name"], item["address"], item["user"], item["arch"],
+                                           item.get("port", 22))
+        errs = []
+        if not isinstance(name, str) or not _NAME.match(name):
+            errs.append(f"name {name!r} must be lowercase letters, digits and -")
+        if not isinstance(address, str) or not _HOSTNAME.match(address):
+            errs.append(f"address {address!r} is not a host name or IP address")
+        if not isinstance(user, str) or not _USER.match(user):
+            errs.append(f"user {user!r} is not a Linux user name")
+        if arch not in ARCHES:
+            errs.append(f"arch {arch!r} must be one of {', '.join(ARCHES)}")
+        if not isinstance(port, int) or not 1 <= port <= 65535:
+            errs.append(f"port {port!r} must be a whole number from 1 to 65535")
+        if errs:
+            r.problems.append(f"{NAMESPACE}:{where}: " + "; ".join(errs))
+            continue
+        hosts.append(HostEntry(name=name, address=address, user=user, arch=arch, port=port))
+    names = [h.name for h in hosts]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        r.problems.append(f"{NAMESPACE}:hosts: name(s) used twice: {', '.join(dupes)}")
+    return tuple(hosts)
+
+
+def parse(raw: Mapping[str, Any], *, project: str, stack: str, now: datetime,
+          has_ssh_private_key: bool = False) -> FleetSpec:
+    """Validate raw stack config (keys without the namespace) into a FleetSpec.
+
+    Raises ConfigError listing every problem found.
+    """
+    r = _Reader(raw)
+    for key in raw:
+        if key not in KEYS:
+            close = difflib.get_close_matches(key, KEYS, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(KEYS)}"
+            r.problems.append(f"{NAMESPACE}:{key} is not a known key{hint}")
+
+    backend = r.choice("backend", BACKENDS, "libvirt")
+    hosts = _parse_hosts(r)
+    default_arches = tuple(a for a in ARCHES if any(h.arch == a for h in hosts)) if backend == "hosts" else ARCHES
+    arches = r.str_list("arches", default_arches or ARCHES, ARCHES)
+    distros = r.str_list("distros", DEFAULT_DISTROS, DISTROS)
+    repetitions = r.integer("repetitions", 1, 20, 1)
+    versions = r.str_map("versions", DISTROS, {}, check=lambda v: bool(_VERSION.match(v)))
+    instance_types = r.str_map("instanceTypes", ARCHES, DEFAULT_INSTANCE_TYPES,
+                               check=lambda v: bool(re.match(r"^[a-z0-9]+\.[a-z0-9]+$", v)))
+    allow_other_sizes = r.boolean("allowOtherSizes", False)
+    images = r.str_map("images", ARCHES, DEFAULT_IMAGES, check=lambda v: bool(v.strip()))
+    cidrs = r.str_list("sshAllowedCidrs", (), check=_is_cidr)
+    network_cidr = raw.get("libvirtNetworkCidr") or "10.213.0.0/24"
+    if r.has("libvirtNetworkCidr"):
+        try:
+            net = ipaddress.ip_network(str(network_cidr), strict=True)
+            if net.version != 4 or not net.is_private or not 16 <= net.prefixlen <= 28:
+                raise ValueError
+        except ValueError:
+            r.bad("libvirtNetworkCidr", network_cidr)
+            network_cidr = "10.213.0.0/24"
+    libvirt_uri = str(raw.get("libvirtUri") or "qemu:///system")
+    if not re.match(r"^[a-z0-9+]+://", libvirt_uri):
+        r.bad("libvirtUri", libvirt_uri)
+    pool = str(raw.get("libvirtPool") or "default")
+    if not re.match(r"^[A-Za-z0-9_.-]+$", pool):
+        r.bad("libvirtPool", pool)
+    run_id = str(raw.get("runId") or stack)
+    if not re.match(r"^[A-Za-z0-9][A-Za-z0-9-]{0,39}$", run_id):
+        r.bad("runId", run_id)
+
+    spec_kwargs: dict[str, Any] = dict(
+        backend=backend, arches=arches, distros=distros, repetitions=repetitions, versions=versions,
+        workload=r.choice("workload", WORKLOADS, "mysql"),
+        settle_seconds=r.integer("settleSeconds", 0, 3600, 300),
+        sample_interval_seconds=r.integer("sampleIntervalSeconds", 1, 300, 5),
+        samples=r.integer("samples", 5, 720, 12),
+        max_parallel_cells=(r.integer("maxParallelCells", 1, 500, 2) if r.has("maxParallelCells")
+                            else (2 if backend == "libvirt" else None)),
+        memory_mib=r.integer("memoryMiB", 512, 65536, 1024),
+        disk_gib=r.integer("diskGiB", 8, 1024, 20),
+        power_off_after=(backend == "libvirt" if raw.get("powerOffAfter") == "auto"
+                         else r.boolean("powerOffAfter", backend == "libvirt")),
+        instance_types=instance_types, allow_other_sizes=allow_other_sizes, ssh_allowed_cidrs=cidrs,
+        ttl_hours=r.integer("ttlHours", 1, 168, 4), spot=r.boolean("spot", False),
+        libvirt_uri=libvirt_uri, libvirt_pool=pool, libvirt_network_cidr=str(network_cidr), images=images,
+        hosts=hosts,
+    )
+
+    # Rules that span keys.
+    if backend == "aws":
+        if not cidrs:
+            r.problems.append(f"{NAMESPACE}:sshAllowedCidrs is required for the aws backend: the CIDRs that may "
+                              "reach SSH, such as your address/32 (there is no default of 0.0.0.0/0)")
+        for arch in arches:
+            itype = instance_types[arch]
+            known_arch = ONE_GIB_TYPES.get(itype)
+            if known_arch is None and not allow_other_sizes:
+                r.problems.append(
+                    f"{NAMESPACE}:instanceTypes.{arch} = {itype!r} is not a 1 GiB type "
+                    f"({', '.join(t for t, a in ONE_GIB_TYPES.items() if a == arch)}); "
+                    "set allowOtherSizes: true to measure another size")
+            elif (known_arch or ("aarch64" if _ARM_FAMILY.match(itype) else "x86_64")) != arch:
+                r.problems.append(f"{NAMESPACE}:instanceTypes.{arch} = {itype!r} is not an {arch} type")
+    if backend == "hosts":
+        if not hosts:
+            r.problems.append(f"{NAMESPACE}:hosts is required for the hosts backend: "
+                              "a list of {name, address, user, arch, port}")
+        if not has_ssh_private_key:
+            r.problems.append(f"{NAMESPACE}:sshPrivateKey is required for the hosts backend: "
+                              "pulumi config set --secret sshPrivateKey < ~/.ssh/id_ed25519")
+        for arch in arches:
+            have = sum(1 for h in hosts if h.arch == arch)
+            need = len(distros) * repetitions
+            if hosts and have < need:
+                r.problems.append(
+                    f"{NAMESPACE}:hosts has {have} {arch} host(s) for {need} {arch} cell(s): each cell needs a "
+                    "fresh host of its own; add hosts or narrow distros, arches or repetitions")
+    elif hosts:
+        r.problems.append(f"{NAMESPACE}:hosts is only used by the hosts backend, not {backend}")
+
+    if r.problems:
+        raise ConfigError(r.problems)
+    expires = (now.astimezone(UTC) + timedelta(hours=spec_kwargs["ttl_hours"])).replace(second=0,
+                                                                                                 microsecond=0)
+    return FleetSpec(project=project, stack=stack, run_id=run_id,
+                     expires_at=expires.strftime("%Y-%m-%dT%H:%M:%SZ"), **spec_kwargs)
+
+
+def raw_from_pulumi() -> tuple[dict[str, Any], bool]:
+    """This stack's values in our namespace, and whether sshPrivateKey is set (never its value)."""
+    from pulumi.runtime import config as rc
+
+    merged: dict[str, Any] = dict(rc.get_config_env() or {})
+    merged.update(rc.CONFIG.get())
+    prefix = f"{NAMESPACE}:"
+    raw = {k[len(prefix):]: v for k, v in merged.items() if k.startswith(prefix)}
+    has_key = raw.pop("sshPrivateKey", None) not in (None, "")
+    return raw, has_key
+
+
+def ssh_private_key() -> Any:
+    """The hosts backend's SSH key, as a Pulumi secret Output (its value is never read here)."""
+    import pulumi
+
+    return pulumi.Config(NAMESPACE).require_secret("sshPrivateKey")
+
+
+def load(now: datetime | None = None) -> FleetSpec:
+    import pulumi
+
+    raw, has_key = raw_from_pulumi()
+    return parse(raw, project=pulumi.get_project(), stack=pulumi.get_stack(),
+                 now=now or datetime.now(UTC), has_ssh_private_key=has_key)

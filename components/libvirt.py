@@ -1,0 +1,130 @@
+"""Local 1 GiB VMs through libvirt: a NAT network, a base image per arch, an overlay per cell."""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_libvirt as libvirt
+
+from components.cloudinit import GUEST_USER, hostname, render_meta_data
+from components.host import Host
+
+GIB = 1024**3
+
+
+def native_arch() -> str:
+    machine = platform.machine().lower()
+    return {"amd64": "x86_64", "arm64": "aarch64"}.get(machine, machine)
+
+
+@dataclass(frozen=True)
+class DomainShape:
+    """How libvirt runs a guest of one arch on this host."""
+
+    arch: str
+    machine: str | None
+    type: str  # kvm on the host's own arch, qemu (emulation) otherwise
+    cpu_mode: str
+    create_timeout: str
+
+
+def domain_shape(arch: str, host_arch: str) -> DomainShape:
+    emulated = arch != host_arch
+    return DomainShape(
+        arch=arch,
+        machine="virt" if arch == "aarch64" else None,
+        type="qemu" if emulated else "kvm",
+        # Under emulation qemu's default CPU for "virt" is a 32-bit core; "maximum" is -cpu max.
+        cpu_mode="maximum" if emulated else "host-passthrough",
+        create_timeout="40m" if emulated else "10m",
+    )
+
+
+def _first_address(cell: str, nics: Sequence[Any] | None) -> str:
+    """The guest's DHCP address (wait_for_lease makes libvirt wait for it)."""
+    addresses = (nics or [{}])[0].get("addresses") or []
+    if not addresses:
+        raise RuntimeError(f"{cell}: libvirt reported no address for the guest's network interface")
+    return str(addresses[0])
+
+
+@dataclass(frozen=True)
+class LibvirtPlatformArgs:
+    stack: str
+    uri: str
+    pool: str
+    network_cidr: str
+    images: Mapping[str, str]  # arch -> image URL or path, only for the arches in use
+
+
+class LibvirtPlatform(pulumi.ComponentResource):
+    """What the stack's libvirt guests share: the connection, a NAT network and base images."""
+
+    def __init__(self, name: str, args: LibvirtPlatformArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("k8s-footprint:index:LibvirtPlatform", name, None, opts)
+        self.pool = args.pool
+        self.provider = libvirt.Provider(f"{name}-provider", uri=args.uri, opts=pulumi.ResourceOptions(parent=self))
+        child = pulumi.ResourceOptions(parent=self, provider=self.provider)
+        self.network = libvirt.Network(
+            f"{name}-net", name=f"k8sf-{args.stack}"[:30], mode="nat", addresses=[args.network_cidr],
+            dhcp=libvirt.NetworkDhcpArgs(enabled=True), autostart=True, opts=child)
+        self.base_volumes = {
+            arch: libvirt.Volume(f"{name}-base-{arch}", name=f"k8sf-{args.stack}-base-{arch}.qcow2", pool=args.pool,
+                                 source=url, format="qcow2", opts=child)
+            for arch, url in args.images.items()
+        }
+        self.register_outputs({"networkId": self.network.id})
+
+
+@dataclass(frozen=True)
+class LibvirtInstanceArgs:
+    stack: str
+    cell: str
+    arch: str
+    platform: LibvirtPlatform
+    user_data: pulumi.Input[str]
+    private_key: pulumi.Output[str]
+    memory_mib: int = 1024
+    disk_gib: int = 20
+    host_arch: str = field(default_factory=native_arch)
+    after: Sequence[pulumi.Resource] = field(default_factory=tuple)
+
+
+class LibvirtInstance(pulumi.ComponentResource):
+    def __init__(self, name: str, args: LibvirtInstanceArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("k8s-footprint:index:LibvirtInstance", name, None, opts)
+        plat = args.platform
+        shape = domain_shape(args.arch, args.host_arch)
+        child = pulumi.ResourceOptions(parent=self, provider=plat.provider, depends_on=list(args.after))
+        self.disk = libvirt.Volume(
+            f"{name}-disk", name=f"k8sf-{args.stack}-{args.cell}.qcow2", pool=plat.pool,
+            base_volume_id=plat.base_volumes[args.arch].id, size=args.disk_gib * GIB, format="qcow2", opts=child)
+        self.cloudinit = libvirt.CloudInitDisk(
+            f"{name}-cidata", name=f"k8sf-{args.stack}-{args.cell}-cidata.iso", pool=plat.pool,
+            user_data=args.user_data, meta_data=render_meta_data(args.cell), opts=child)
+        self.domain = libvirt.Domain(
+            f"{name}-vm",
+            name=f"k8sf-{args.stack}-{args.cell}",
+            memory=args.memory_mib,
+            vcpu=1,
+            arch=shape.arch,
+            machine=shape.machine,
+            type=shape.type,
+            cpu=libvirt.DomainCpuArgs(mode=shape.cpu_mode),
+            cloudinit=self.cloudinit.id,
+            disks=[libvirt.DomainDiskArgs(volume_id=self.disk.id)],
+            network_interfaces=[libvirt.DomainNetworkInterfaceArgs(
+                network_id=plat.network.id, hostname=hostname(args.cell), wait_for_lease=True)],
+            consoles=[libvirt.DomainConsoleArgs(type="pty", target_port="0", target_type="serial")],
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(
+                custom_timeouts=pulumi.CustomTimeouts(create=shape.create_timeout))),
+        )
+        address = self.domain.network_interfaces.apply(lambda nics: _first_address(args.cell, nics))
+        # An emulated guest takes minutes to boot: give SSH a long redial budget.
+        self.host = Host(address=address, user=GUEST_USER, arch=args.arch, private_key=args.private_key,
+                         dial_error_limit=120 if shape.type == "qemu" else 60)
+        self.register_outputs({"address": address, "memoryMiB": args.memory_mib, "arch": args.arch})

@@ -1,0 +1,118 @@
+"""The matrix of cells, and the exact commands each cell runs."""
+
+from __future__ import annotations
+
+import shlex
+from datetime import UTC, datetime
+
+from components.cells import expand
+from components.commands import BenchPlan, cell_commands, kit_hash, remote_kit_path
+from components.config import parse
+from components.results import ResultError, parse_result, summary_table
+from tests.conftest import fake_result
+
+NOW = datetime(2026, 11, 22, tzinfo=UTC)
+
+
+def test_cells_are_arch_x_distro_x_repetition_named_arch_distro_n() -> None:
+    s = parse({"repetitions": "2", "distros": '["bare", "k3s"]'}, project="p", stack="s", now=NOW)
+    cells = expand(s)
+    assert [c.name for c in cells] == [
+        "x86_64-bare-1", "aarch64-bare-1", "x86_64-k3s-1", "aarch64-k3s-1",
+        "x86_64-bare-2", "aarch64-bare-2", "x86_64-k3s-2", "aarch64-k3s-2",
+    ]
+    assert {(c.arch, c.distro, c.repetition) for c in cells} == {
+        (a, d, r) for a in ("x86_64", "aarch64") for d in ("bare", "k3s") for r in (1, 2)}
+
+
+def test_max_parallel_cells_chains_each_cell_after_one_in_its_lane() -> None:
+    s = parse({"distros": '["bare", "docker", "k3s"]', "maxParallelCells": "2"}, project="p", stack="s", now=NOW)
+    cells = expand(s)
+    assert [c.previous for c in cells] == [None, None, "x86_64-bare-1", "aarch64-bare-1", "x86_64-docker-1",
+                                           "aarch64-docker-1"]
+    assert [c.lane for c in cells] == [0, 1, 0, 1, 0, 1]
+
+
+def test_no_limit_means_no_chaining() -> None:
+    s = parse({"backend": "aws", "sshAllowedCidrs": '["203.0.113.7/32"]'}, project="p", stack="s", now=NOW)
+    assert all(c.previous is None and c.lane is None for c in expand(s))
+
+
+def test_hosts_backend_gives_each_cell_its_own_host_of_the_right_arch() -> None:
+    hosts = [{"name": f"h{i}", "address": f"192.0.2.{i}", "user": "u", "arch": a}
+             for i, a in enumerate(["aarch64", "x86_64", "aarch64", "x86_64"])]
+    s = parse({"backend": "hosts", "hosts": __import__("json").dumps(hosts), "distros": '["bare", "k3s"]'},
+              project="p", stack="s", now=NOW, has_ssh_private_key=True)
+    cells = expand(s)
+    assert {c.name: c.host.name for c in cells if c.host} == {
+        "x86_64-bare-1": "h1", "aarch64-bare-1": "h0", "x86_64-k3s-1": "h3", "aarch64-k3s-1": "h2"}
+
+
+def test_commands_call_the_uploaded_kit_with_every_option_quoted() -> None:
+    plan = BenchPlan(cell="aarch64-k3s-1", distro="k3s", version="v1.31.4+k3s1", settle_s=300, interval_s=5,
+                     samples=12)
+    cmds = cell_commands(plan, "abc123")
+    assert cmds.kit_path == remote_kit_path("abc123") == "/var/tmp/k8sf-kit-abc123"
+    boot = shlex.split("timeout " + cmds.bootstrap.split("; timeout ", 1)[1])
+    assert boot[:3] == ["timeout", str(plan.bootstrap_timeout_s()), "$S"]
+    assert boot[3:] == ["sh", "/var/tmp/k8sf-kit-abc123/k8sf", "bootstrap", "k3s", "--version", "v1.31.4+k3s1",
+                        "--settle", "60", "--interval", "5", "--samples", "12", "--install-timeout", "1800",
+                        "--ready-timeout", "900"]
+    bench = shlex.split("timeout " + cmds.benchmark.split("; timeout ", 1)[1])
+    assert bench[5:] == ["benchmark", "k3s", "--settle", "300", "--interval", "5", "--samples", "12", "--workload",
+                         "mysql", "--image", "mysql:8.4", "--workload-timeout", "900", "--cell", "aarch64-k3s-1"]
+    assert "poweroff" not in cmds.benchmark
+
+
+def test_every_remote_step_is_bounded_by_timeout() -> None:
+    plan = BenchPlan(cell="x86_64-docker-1", distro="docker", settle_s=300, interval_s=5, samples=12,
+                     image_tar="/var/tmp/mysql.tar")
+    cmds = cell_commands(plan, "d")
+    assert plan.benchmark_timeout_s() == (300 + 60 + 60) + (900 + 30 + 300 + 60 + 60 + 900) + 300
+    for command in (cmds.bootstrap, cmds.benchmark, cmds.uninstall):
+        assert " timeout " in command
+
+
+def test_power_off_after_schedules_shutdown_only_after_a_result() -> None:
+    cmds = cell_commands(BenchPlan(cell="c", distro="bare", power_off_after=True), "d")
+    assert cmds.benchmark.endswith(
+        "rc=$?; if [ $rc -eq 0 ]; then $S systemd-run --on-active=5 --unit=k8sf-poweroff /bin/systemctl poweroff "
+        ">/dev/null 2>&1 || :; fi; exit $rc")
+
+
+def test_kit_hash_changes_with_the_kit(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "k8sf").write_text("a")
+    first = kit_hash(tmp_path)
+    (tmp_path / "k8sf").write_text("b")
+    assert kit_hash(tmp_path) != first
+    assert len(kit_hash()) == 16
+
+
+def test_parse_result_accepts_a_kit_result_after_noise() -> None:
+    doc = fake_result("x86_64-k3s-1", "k3s", "oom")
+    parsed = parse_result("some log line\n" + __import__("json").dumps(doc) + "\n", "x86_64-k3s-1")
+    assert parsed["status"] == "oom"
+
+
+def test_parse_result_rejects_what_is_not_a_result() -> None:
+    import json
+
+    import pytest
+
+    with pytest.raises(ResultError, match="printed no JSON result"):
+        parse_result("bash: k8sf: not found", "c")
+    with pytest.raises(ResultError, match="expected a k8s-footprint/result/v1"):
+        parse_result(json.dumps({"schema": "other"}), "c")
+    with pytest.raises(ResultError, match="status 'meh'"):
+        parse_result(json.dumps({**fake_result("c", "bare"), "status": "meh"}), "c")
+    with pytest.raises(ResultError, match="for cell 'other'"):
+        parse_result(json.dumps(fake_result("other", "bare")), "c")
+
+
+def test_summary_table_has_a_row_per_cell_with_medians() -> None:
+    table = summary_table({"x86_64-k3s-1": fake_result("x86_64-k3s-1", "k3s"),
+                           "x86_64-bare-1": fake_result("x86_64-bare-1", "bare", "install_failed")})
+    lines = table.splitlines()
+    assert lines[0].startswith("| cell | status | os MiB | idle MiB | workload MiB |")
+    assert lines[2] == "| x86_64-bare-1 | install_failed | 300 | 300 | - | - | 0 |"
+    assert lines[3] == "| x86_64-k3s-1 | ok | 300 | 300 | - | 12 ms / - | 0 |"

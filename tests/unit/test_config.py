@@ -1,0 +1,192 @@
+"""Stack config: defaults, and bad values rejected together, before any resource exists."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+import yaml
+
+from components.config import (
+    ARCHES,
+    DEFAULT_DISTROS,
+    DEFAULT_IMAGES,
+    DEFAULT_INSTANCE_TYPES,
+    KEYS,
+    ConfigError,
+    FleetSpec,
+    HostEntry,
+    parse,
+)
+from tests.conftest import ROOT
+
+NOW = datetime(2026, 11, 22, 3, 30, 15, tzinfo=UTC)
+PI = {"name": "pi-1", "address": "192.0.2.10", "user": "pi", "arch": "aarch64"}
+
+
+def spec(raw: dict[str, Any], has_key: bool = False) -> FleetSpec:
+    return parse(raw, project="k8s-footprint", stack="dev", now=NOW, has_ssh_private_key=has_key)
+
+
+def problems(raw: dict[str, Any], has_key: bool = False) -> list[str]:
+    with pytest.raises(ConfigError) as err:
+        spec(raw, has_key)
+    return err.value.problems
+
+
+def test_empty_config_gives_the_local_default_fleet() -> None:
+    s = spec({})
+    assert s.backend == "libvirt"
+    assert s.arches == ARCHES == ("x86_64", "aarch64")
+    assert s.distros == DEFAULT_DISTROS == ("bare", "docker", "k3s", "k0s", "microk8s", "microk8s-noha")
+    assert s.repetitions == 1
+    assert dict(s.versions) == {}
+    assert s.workload == "mysql"
+    assert (s.settle_seconds, s.sample_interval_seconds, s.samples) == (300, 5, 12)
+    assert s.max_parallel_cells == 2
+    assert s.memory_mib == 1024
+    assert s.disk_gib == 20
+    assert s.power_off_after is True
+    assert dict(s.instance_types) == DEFAULT_INSTANCE_TYPES == {"x86_64": "t3.micro", "aarch64": "t4g.micro"}
+    assert s.allow_other_sizes is False
+    assert s.ssh_allowed_cidrs == ()
+    assert s.ttl_hours == 4
+    assert s.spot is False
+    assert s.libvirt_uri == "qemu:///system"
+    assert dict(s.images) == DEFAULT_IMAGES
+    assert "noble-server-cloudimg-arm64" in s.images["aarch64"]
+    assert s.hosts == ()
+    assert s.run_id == "dev"
+    assert s.expires_at == "2026-11-22T07:30:00Z"
+
+
+def test_aws_defaults_differ_from_libvirt_where_the_table_says() -> None:
+    s = spec({"backend": "aws", "sshAllowedCidrs": '["203.0.113.7/32"]'})
+    assert s.max_parallel_cells is None
+    assert s.power_off_after is False
+    assert s.ssh_allowed_cidrs == ("203.0.113.7/32",)
+
+
+def test_values_arrive_as_engine_strings_and_parse() -> None:
+    s = spec({"arches": '["aarch64"]', "distros": "k3s,k0s", "repetitions": "3", "versions": '{"k3s": "v1.31.4+k3s1"}',
+              "powerOffAfter": "false", "settleSeconds": "60", "maxParallelCells": "4", "workload": "none"})
+    assert s.arches == ("aarch64",)
+    assert s.distros == ("k3s", "k0s")
+    assert s.repetitions == 3
+    assert dict(s.versions) == {"k3s": "v1.31.4+k3s1"}
+    assert s.power_off_after is False
+    assert (s.settle_seconds, s.max_parallel_cells, s.workload) == (60, 4, "none")
+
+
+def test_hosts_backend_takes_its_arches_from_the_hosts() -> None:
+    hosts = [dict(PI, name=f"pi-{i}") for i in range(6)]
+    s = spec({"backend": "hosts", "hosts": hosts}, has_key=True)
+    assert s.arches == ("aarch64",)
+    assert s.hosts[0] == HostEntry(name="pi-0", address="192.0.2.10", user="pi", arch="aarch64", port=22)
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ({"backend": "gcp"}, "backend = 'gcp': must be one of libvirt, aws, hosts"),
+    ({"arches": '["arm64"]'}, "arm64 not allowed; a list from x86_64, aarch64"),
+    ({"arches": "[]"}, "must be a non-empty list"),
+    ({"distros": '["k3s", "kind"]'}, "kind not allowed"),
+    ({"distros": '["k3s", "k3s"]'}, "lists a value twice"),
+    ({"repetitions": "0"}, "repetitions = '0': must be a whole number from 1 to 20"),
+    ({"repetitions": "two"}, "repetitions = 'two'"),
+    ({"versions": '{"k8s": "1.30"}'}, "unknown key(s) k8s"),
+    ({"versions": '{"k3s": "v1.30; rm -rf /"}'}, "bad value(s) k3s=v1.30; rm -rf /"),
+    ({"workload": "postgres"}, "workload = 'postgres': must be one of mysql, none"),
+    ({"settleSeconds": "-5"}, "settleSeconds = '-5'"),
+    ({"sampleIntervalSeconds": "0"}, "sampleIntervalSeconds = '0'"),
+    ({"samples": "3"}, "samples = '3': must be a whole number from 5 to 720"),
+    ({"maxParallelCells": "0"}, "maxParallelCells = '0'"),
+    ({"memoryMiB": "256"}, "memoryMiB = '256'"),
+    ({"powerOffAfter": "yes"}, "powerOffAfter = 'yes': must be true or false"),
+    ({"ttlHours": "1000"}, "ttlHours = '1000'"),
+    ({"spot": "maybe"}, "spot = 'maybe'"),
+    ({"libvirtUri": "localhost"}, "libvirtUri = 'localhost'"),
+    ({"libvirtNetworkCidr": "8.8.8.0/24"}, "libvirtNetworkCidr = '8.8.8.0/24'"),
+    ({"images": '{"riscv64": "x.img"}'}, "unknown key(s) riscv64"),
+    ({"arches": "[x86_64"}, "is not valid JSON"),
+    ({"runId": "has space"}, "runId = 'has space'"),
+    ({"hosts": [PI]}, "hosts is only used by the hosts backend, not libvirt"),
+    ({"arche": '["x86_64"]'}, "arche is not a known key; did you mean 'arches'?"),
+])
+def test_bad_value_is_named_with_what_is_allowed(raw: dict[str, Any], expected: str) -> None:
+    found = problems(raw)
+    assert any(expected in p for p in found), found
+
+
+def test_aws_needs_ssh_cidrs_and_never_defaults_to_the_world() -> None:
+    found = problems({"backend": "aws"})
+    assert any("sshAllowedCidrs is required for the aws backend" in p for p in found)
+    assert any("10.0.0.1/8" in p for p in problems({"backend": "aws", "sshAllowedCidrs": '["10.0.0.1/8"]'}))
+
+
+def test_aws_rejects_instance_types_that_are_not_1_gib_unless_allowed() -> None:
+    base = {"backend": "aws", "sshAllowedCidrs": '["203.0.113.7/32"]'}
+    found = problems({**base, "instanceTypes": '{"x86_64": "m5.large"}'})
+    assert any("instanceTypes.x86_64 = 'm5.large' is not a 1 GiB type" in p for p in found)
+    assert spec({**base, "instanceTypes": '{"x86_64": "m5.large"}', "allowOtherSizes": "true"}).instance_types[
+        "x86_64"] == "m5.large"
+    found = problems({**base, "instanceTypes": '{"x86_64": "t4g.micro"}'})
+    assert any("'t4g.micro' is not an x86_64 type" in p for p in found)
+
+
+def test_allowed_other_size_must_still_match_the_arch() -> None:
+    base = {"backend": "aws", "sshAllowedCidrs": '["203.0.113.7/32"]', "allowOtherSizes": "true"}
+    assert spec({**base, "instanceTypes": '{"aarch64": "m7g.large"}'}).instance_types["aarch64"] == "m7g.large"
+    found = problems({**base, "instanceTypes": '{"aarch64": "m7i.large"}'})
+    assert any("'m7i.large' is not an aarch64 type" in p for p in found)
+
+
+def test_hosts_backend_needs_hosts_a_key_and_a_host_per_cell() -> None:
+    found = problems({"backend": "hosts"})
+    assert any("hosts is required for the hosts backend" in p for p in found)
+    assert any("sshPrivateKey is required for the hosts backend" in p for p in found)
+    found = problems({"backend": "hosts", "hosts": [PI], "distros": '["k3s", "k0s"]'}, has_key=True)
+    assert any("has 1 aarch64 host(s) for 2 aarch64 cell(s)" in p for p in found)
+
+
+def test_bad_host_entries_name_the_entry_and_the_field() -> None:
+    hosts = [PI, {"name": "Bad Name", "address": "x y", "user": "root", "arch": "riscv64", "port": 70000},
+             {"name": "pi-2"}, dict(PI)]
+    found = problems({"backend": "hosts", "hosts": hosts}, has_key=True)
+    text = "\n".join(found)
+    assert "hosts[1]: name 'Bad Name'" in text
+    assert "address 'x y'" in text and "arch 'riscv64'" in text and "port 70000" in text
+    assert "hosts[2]: missing address, user, arch" in text
+    assert "name(s) used twice: pi-1" in text
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    found = problems({"backend": "aws", "repetitions": "0", "workload": "x", "arches": '["sparc"]'})
+    assert len(found) == 4
+    assert any(p.startswith("k8s-footprint:sshAllowedCidrs") for p in found)
+
+
+def test_error_message_says_nothing_was_created_and_lists_each_problem() -> None:
+    with pytest.raises(ConfigError) as err:
+        spec({"repetitions": "0", "spot": "x"})
+    message = str(err.value)
+    assert "nothing was created" in message
+    assert message.count("\n  - ") == 2
+
+
+def test_pulumi_yaml_documents_exactly_the_keys_the_program_reads() -> None:
+    project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
+    documented = {k.split(":", 1)[1] for k in project["template"]["config"]}
+    assert documented == set(KEYS)
+    assert project["name"] == "k8s-footprint"
+    assert project["runtime"]["options"]["virtualenv"] == ".venv"
+
+
+@pytest.mark.parametrize("stack_file", ["Pulumi.dev.yaml", "Pulumi.ci.yaml"])
+def test_committed_stack_files_are_valid(stack_file: str) -> None:
+    values = yaml.safe_load((ROOT / stack_file).read_text())["config"]
+    raw = {k.split(":", 1)[1]: v if isinstance(v, str) else __import__("json").dumps(v)
+           for k, v in values.items() if k.startswith("k8s-footprint:")}
+    s = spec(raw)
+    assert s.arches == ("x86_64", "aarch64")
+    assert len(s.distros) == 6

@@ -1,0 +1,184 @@
+"""The whole program under Pulumi's mocks, run as the engine runs it (runpy on __main__.py)."""
+
+from __future__ import annotations
+
+import json
+import runpy
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from components.config import ConfigError
+from components.libvirt import native_arch
+from tests.conftest import ROOT, FleetMocks, resolve, set_stack_config
+
+SECRET_SIG = "4dabf18193072939515e22adb298388d"  # how the engine marks a secret value
+CI_CONFIG = {"backend": "aws", "sshAllowedCidrs": ["203.0.113.0/24"], "ttlHours": "3"}
+HOSTS: list[dict[str, Any]] = [
+    {"name": f"pi-{d}", "address": f"192.0.2.{i + 10}", "user": "pi", "arch": "aarch64", "port": 2222}
+    for i, d in enumerate(["bare", "docker", "k3s"])
+]
+
+
+def run_program(values: dict[str, Any], secrets: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run __main__.py; resolving every result also waits for every resource to be registered."""
+    set_stack_config(values, secrets)
+    program = runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
+    program["resolved_results"] = resolve(program["results"])
+    return program
+
+
+def counts(mocks: FleetMocks) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for r in mocks.resources:
+        out[r.typ] = out.get(r.typ, 0) + 1
+    return out
+
+
+def cell_of(resource_name: str) -> str:
+    return resource_name.rsplit("-", 1)[0]
+
+
+def connection_of(resource: Any) -> dict[str, Any]:
+    """The SSH connection of a remote command; it must reach the provider as a secret (it holds the key)."""
+    wrapped = resource.inputs["connection"]
+    assert wrapped.get(SECRET_SIG) == "1b47061264138c4ac30d75fd1eb44270", f"{resource.name}: connection is not secret"
+    return dict(wrapped["value"])
+
+
+def assert_commands_reach_their_own_cell(mocks: FleetMocks, machine_suffix: str) -> None:
+    remote = [r for r in mocks.resources if r.typ.startswith("command:remote:")]
+    assert remote
+    for r in remote:
+        connection = connection_of(r)
+        assert connection["host"] == mocks.addresses[f"{cell_of(r.name)}-{machine_suffix}"], r.name
+        assert connection["privateKey"] == "PRIVATE-KEY-TEST"
+        # No secret is ever part of a command string (a failing command prints its text).
+        assert "PRIVATE-KEY-TEST" not in json.dumps({k: r.inputs.get(k) for k in ("create", "delete", "triggers")})
+
+
+def test_dev_stack_creates_a_libvirt_fleet_of_twelve_cells(mocks: FleetMocks) -> None:
+    program = run_program({"backend": "libvirt", "arches": ["x86_64", "aarch64"], "repetitions": "1"})
+    results = program["resolved_results"]
+    assert counts(mocks) == {
+        "tls:index/privateKey:PrivateKey": 1,
+        "k8s-footprint:index:LibvirtPlatform": 1, "pulumi:providers:libvirt": 1,
+        "libvirt:index/network:Network": 1, "libvirt:index/volume:Volume": 2 + 12,
+        "k8s-footprint:index:LibvirtInstance": 12, "libvirt:index/cloudInitDisk:CloudInitDisk": 12,
+        "libvirt:index/domain:Domain": 12,
+        "k8s-footprint:index:DistroBootstrap": 12, "command:remote:CopyToRemote": 12,
+        "k8s-footprint:index:WorkloadBenchmark": 12, "command:remote:Command": 24,
+    }
+    assert sorted(results) == sorted(f"{a}-{d}-1" for a in ("x86_64", "aarch64")
+                                     for d in ("bare", "docker", "k3s", "k0s", "microk8s", "microk8s-noha"))
+    assert all(r["cell"] == cell and r["status"] == "ok" for cell, r in results.items())
+    assert_commands_reach_their_own_cell(mocks, "vm")
+
+
+def test_libvirt_guests_have_1_gib_one_vcpu_and_emulated_arm_arguments(mocks: FleetMocks) -> None:
+    run_program({"distros": ["bare"], "memoryMiB": "1024"})
+    domains = {d.name: d.inputs for d in mocks.of_type("libvirt:index/domain:Domain")}
+    assert set(domains) == {"x86_64-bare-1-vm", "aarch64-bare-1-vm"}
+    for inputs in domains.values():
+        assert inputs["memory"] == 1024 and inputs["vcpu"] == 1
+        assert inputs["networkInterfaces"][0]["waitForLease"] is True
+        assert inputs["consoles"][0] == {"type": "pty", "targetPort": "0", "targetType": "serial"}
+        assert "firmware" not in inputs and "nvram" not in inputs
+    foreign = "aarch64" if native_arch() != "aarch64" else "x86_64"
+    emulated = domains[f"{foreign}-bare-1-vm"]
+    assert emulated["arch"] == foreign and emulated["type"] == "qemu" and emulated["cpu"] == {"mode": "maximum"}
+    arm = domains["aarch64-bare-1-vm"]
+    assert arm["machine"] == "virt"
+    native = domains[f"{native_arch()}-bare-1-vm"]
+    assert native["type"] == "kvm"
+    cidata = mocks.of_type("libvirt:index/cloudInitDisk:CloudInitDisk")[0].inputs
+    assert cidata["userData"].startswith("#cloud-config\n")
+    assert "ssh-ed25519 AAAAC3NzaTEST k8sf" in cidata["userData"] and '"swapoff"' in cidata["userData"]
+    overlays = [v.inputs for v in mocks.of_type("libvirt:index/volume:Volume") if "baseVolumeId" in v.inputs]
+    assert len(overlays) == 2 and all(v["size"] == 20 * 1024**3 for v in overlays)
+
+
+def test_ci_stack_creates_locked_down_tagged_aws_instances(mocks: FleetMocks) -> None:
+    program = run_program(CI_CONFIG)
+    results = program["resolved_results"]
+    assert len(results) == 12
+    assert counts(mocks) == {
+        "tls:index/privateKey:PrivateKey": 1, "k8s-footprint:index:AwsAccess": 1,
+        "aws:ec2/keyPair:KeyPair": 1, "aws:ec2/securityGroup:SecurityGroup": 1,
+        "k8s-footprint:index:AwsInstance": 12, "aws:ec2/instance:Instance": 12,
+        "k8s-footprint:index:DistroBootstrap": 12, "command:remote:CopyToRemote": 12,
+        "k8s-footprint:index:WorkloadBenchmark": 12, "command:remote:Command": 24,
+    }
+    # AMIs from Canonical's public SSM parameter, per arch.
+    params = sorted(c.args["name"] for c in mocks.calls if c.token == "aws:ssm/getParameter:getParameter")
+    assert params == sorted(
+        [f"/aws/service/canonical/ubuntu/server/24.04/stable/current/{a}/hvm/ebs-gp3/ami-id" for a in ("amd64",) * 6]
+        + [f"/aws/service/canonical/ubuntu/server/24.04/stable/current/{a}/hvm/ebs-gp3/ami-id" for a in ("arm64",) * 6])
+    instances = {i.name: i.inputs for i in mocks.of_type("aws:ec2/instance:Instance")}
+    for name, inputs in instances.items():
+        arch = "aarch64" if name.startswith("aarch64") else "x86_64"
+        assert inputs["instanceType"] == {"aarch64": "t4g.micro", "x86_64": "t3.micro"}[arch]
+        assert inputs["ami"] == {"aarch64": "ami-arm64", "x86_64": "ami-amd64"}[arch]
+        assert inputs["metadataOptions"]["httpTokens"] == "required"
+        assert inputs["rootBlockDevice"] == {"deleteOnTermination": True, "encrypted": True, "volumeSize": 20,
+                                             "volumeType": "gp3"}
+        assert inputs["tags"]["k8s-footprint:cell"] == cell_of(name)
+        assert inputs["volumeTags"] == inputs["tags"]
+        assert "instanceMarketOptions" not in inputs
+    sg = mocks.of_type("aws:ec2/securityGroup:SecurityGroup")[0].inputs
+    assert [(r["fromPort"], r["toPort"], r["cidrBlocks"]) for r in sg["ingress"]] == [(22, 22, ["203.0.113.0/24"])]
+    assert sg["egress"][0]["cidrBlocks"] == ["0.0.0.0/0"]
+    expiry = None
+    for r in mocks.resources:
+        if r.typ.startswith("aws:"):
+            tags = r.inputs["tags"]
+            assert tags["k8s-footprint:stack"] == "dev" and tags["k8s-footprint:run-id"] == "dev"
+            expiry = tags["k8s-footprint:expires-at"]
+    assert expiry is not None
+    hours = (datetime.strptime(expiry, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+             - datetime.now(UTC)).total_seconds() / 3600
+    assert 2.9 < hours <= 3.0
+    assert_commands_reach_their_own_cell(mocks, "vm")
+    described = resolve(program["instances"])
+    assert described["aarch64-k3s-1"]["instanceType"] == "t4g.micro"
+    assert described["aarch64-k3s-1"]["backend"] == "aws"
+
+
+def test_spot_instances_when_asked(mocks: FleetMocks) -> None:
+    run_program({**CI_CONFIG, "spot": "true", "distros": ["bare"], "arches": ["x86_64"]})
+    market = mocks.of_type("aws:ec2/instance:Instance")[0].inputs["instanceMarketOptions"]
+    assert market["marketType"] == "spot"
+
+
+def test_hosts_stack_runs_on_the_given_machines_and_uninstalls_on_destroy(mocks: FleetMocks) -> None:
+    program = run_program({"backend": "hosts", "hosts": HOSTS, "distros": ["bare", "docker", "k3s"]},
+                          secrets={"sshPrivateKey": "PRIVATE-KEY-TEST"})
+    results = program["resolved_results"]
+    assert sorted(results) == ["aarch64-bare-1", "aarch64-docker-1", "aarch64-k3s-1"]
+    assert not any(r.typ.startswith(("aws:", "libvirt:", "tls:")) for r in mocks.resources)
+    by_cell = {f"aarch64-{h['name'][3:]}-1": h["address"] for h in HOSTS}
+    for r in mocks.of_type("command:remote:Command"):
+        connection = connection_of(r)
+        assert connection["host"] == by_cell[cell_of(r.name)]
+        assert connection["port"] == 2222 and connection["user"] == "pi"
+        assert connection["privateKey"] == "PRIVATE-KEY-TEST"
+    boots = [r for r in mocks.of_type("command:remote:Command") if r.name.endswith("-bootstrap")]
+    assert all("uninstall" in r.inputs["delete"] for r in boots)
+
+
+def test_a_cell_that_ran_out_of_memory_is_a_result_not_a_failure(mocks: FleetMocks) -> None:
+    mocks.statuses["x86_64-k3s-1"] = "oom"
+    program = run_program({"distros": ["bare", "k3s"], "arches": ["x86_64"]})
+    results = program["resolved_results"]
+    assert results["x86_64-k3s-1"]["status"] == "oom"
+    assert results["x86_64-bare-1"]["status"] == "ok"
+    summary = resolve(program["summary"])
+    assert "| x86_64-k3s-1 | oom |" in summary
+
+
+def test_invalid_config_fails_before_any_resource_exists(mocks: FleetMocks) -> None:
+    with pytest.raises(ConfigError) as err:
+        run_program({"backend": "aws", "repetitions": "0"})
+    assert "sshAllowedCidrs is required" in str(err.value) and "repetitions = '0'" in str(err.value)
+    assert mocks.resources == []
