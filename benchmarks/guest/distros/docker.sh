@@ -10,7 +10,7 @@ d_install() {
   retry 3 apt_get update >&2 || return 1
   retry 3 apt_get install --no-install-recommends docker.io >&2
 }
-d_wait_ready() { wait_for "$1" "the Docker daemon (docker info)" docker info; }
+d_wait_ready() { wait_for "$1" "the Docker daemon (docker info)" timeout 20 docker info; }
 d_alive() { systemctl is-active --quiet docker.service && timeout 20 docker info >/dev/null 2>&1; }
 d_version() { timeout 20 docker version --format '{{.Server.Version}}' 2>/dev/null || dpkg-query -W -f='${Version}' docker.io; }
 d_uninstall() { apt_get purge docker.io containerd runc >&2 || :; rm -rf /var/lib/docker /var/lib/containerd; }

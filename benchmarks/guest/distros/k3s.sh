@@ -2,7 +2,7 @@
 # k3s, with the upstream installer (https://get.k3s.io). INSTALL_K3S_VERSION pins a release;
 # without it the installer takes the stable channel.
 K3S_EXEC=${K3S_EXEC:-}
-kc() { k3s kubectl "$@"; }
+KUBECTL_CMD="k3s kubectl"
 . "$KIT_DIR/lib/k8s.sh"
 
 d_units() { echo k3s.service; }

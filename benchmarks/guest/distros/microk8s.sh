@@ -1,8 +1,8 @@
 # shellcheck shell=sh
 # MicroK8s from the snap store. Debian has no snapd by default; Ubuntu has it.
 # A version is a snap channel track, for example 1.32 (channel 1.32/stable).
-MICROK8S=/snap/bin/microk8s
-kc() { "$MICROK8S" kubectl "$@"; }
+MICROK8S=${K8SF_MICROK8S:-/snap/bin/microk8s}
+KUBECTL_CMD="$MICROK8S kubectl"
 . "$KIT_DIR/lib/k8s.sh"
 
 d_units() {
@@ -10,7 +10,7 @@ d_units() {
     [ -e "$u" ] && basename "$u"
   done
 }
-d_installed() { [ -x "$MICROK8S" ]; }
+d_installed() { command -v snap >/dev/null 2>&1 && snap list microk8s >/dev/null 2>&1; }
 d_install() {
   if ! command -v snap >/dev/null 2>&1; then
     dpkg_recover

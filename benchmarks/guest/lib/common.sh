@@ -1,8 +1,9 @@
-# shellcheck shell=sh disable=SC2034  # STATE_DIR is read by k8sf, which sources this
+# shellcheck shell=sh disable=SC2034  # STATE_DIR and CGROUP_ROOT are read by the files that source this
 # Shared helpers for the guest kit: logging, waiting, JSON and the kit's state on the guest.
 # Logs go to stderr; stdout carries only machine-readable results.
 
 STATE_DIR=${K8SF_STATE_DIR:-/var/lib/k8s-footprint}
+CGROUP_ROOT=${K8SF_CGROUP_ROOT:-/sys/fs/cgroup}
 
 log() { printf '%s k8sf: %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 2; }
@@ -16,15 +17,16 @@ note_error() {
   printf '%s\n' "$*" >> "$RUN_DIR/errors"
 }
 
-# wait_for TIMEOUT_S WHAT CMD [ARGS...]: run CMD (each try bounded by 30 s) until it succeeds.
-# Says what it waited for when it gives up. Returns 1 on timeout.
+# wait_for TIMEOUT_S WHAT CMD [ARGS...]: run CMD until it succeeds; says what it waited for when it
+# gives up, and returns 1. CMD may be a shell function, so it must bound each try itself (kc and
+# the kit's checks do; plain commands go through timeout).
 wait_for() {
   _wf_timeout=$1 _wf_what=$2
   shift 2
   _wf_start=$(now_s)
   _wf_next_report=$((_wf_start + 30))
   while :; do
-    if timeout 30 "$@" >/dev/null 2>&1; then
+    if "$@" >/dev/null 2>&1; then
       log "ready: $_wf_what ($(( $(now_s) - _wf_start )) s)"
       return 0
     fi

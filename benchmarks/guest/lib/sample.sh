@@ -12,7 +12,7 @@ if [ "${1:-}" = --tsv ]; then
   shift
 fi
 
-cg=/sys/fs/cgroup
+cg=${K8SF_CGROUP_ROOT:-/sys/fs/cgroup}
 set -- "$@" __end__
 args=""
 for unit in "$@"; do

@@ -1,0 +1,322 @@
+"""The guest kit on this machine: the sampler and the bare path for real, the statistics on known
+inputs, and the k3s, k0s, MicroK8s and Docker control flow against stub commands on PATH."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from components.commands import KIT_DIR
+from components.results import parse_bootstrap, parse_result
+from components.schema import validate_result
+
+K8SF = KIT_DIR / "k8sf"
+STUB = Path(__file__).with_name("stub.sh")
+STUBBED = ["curl", "systemctl", "k3s", "k0s", "microk8s", "snap", "apt-get", "dpkg", "dpkg-query", "docker",
+           "swapoff", "journalctl", "cloud-init"]
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="bootstrap and benchmark change the system: run as root")
+
+
+def meminfo_kib() -> dict[str, int]:
+    out = {}
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        key, value = line.split(":", 1)
+        out[key] = int(value.split()[0])
+    return out
+
+
+def test_shellcheck_is_clean_over_the_whole_kit() -> None:
+    if shutil.which("shellcheck") is None:
+        pytest.skip("shellcheck is not installed: apt-get install shellcheck")
+    scripts = [K8SF, *sorted(KIT_DIR.glob("lib/*.sh")), *sorted(KIT_DIR.glob("distros/*.sh")), STUB]
+    proc = subprocess.run(["shellcheck", "-x", *map(str, scripts)], capture_output=True, text=True, cwd=KIT_DIR,
+                          check=False)
+    assert proc.returncode == 0, proc.stdout
+
+
+def test_sample_matches_proc_meminfo_read_independently() -> None:
+    before = meminfo_kib()
+    proc = subprocess.run([str(K8SF), "sample"], capture_output=True, text=True, check=True)
+    after = meminfo_kib()
+    sample = json.loads(proc.stdout)
+    assert sample["schema"] == "k8s-footprint/sample/v1"
+    assert sample["mem_total_mib"] == round(before["MemTotal"] / 1024, 1)
+    used = [(m["MemTotal"] - m["MemAvailable"]) / 1024 for m in (before, after)]
+    # Memory moves between reads; the sample must fall within what the two reads saw, give or take.
+    assert min(used) - 64 <= sample["used_mib"] <= max(used) + 64
+    legacy = [(m["MemTotal"] - m["MemFree"] - m["Buffers"] - m["Cached"] - m["SReclaimable"]) / 1024
+              for m in (before, after)]
+    assert min(legacy) - 64 <= sample["used_legacy_mib"] <= max(legacy) + 64
+    assert abs(sample["used_mib"] + sample["available_mib"] - sample["mem_total_mib"]) <= 0.2
+    assert 1 <= len(sample["top_processes"]) <= 10
+    rss = [p["rss_mib"] for p in sample["top_processes"]]
+    assert rss == sorted(rss, reverse=True)
+
+
+def stats(values_mib: list[float], interval: int = 5) -> dict[str, Any]:
+    tsv = "".join(f"sample\nmem\t1000000\t{int(v * 1024)}\t{int((1000 - v) * 1024)}\t{int(v * 512)}\t0\n"
+                  for v in values_mib)
+    proc = subprocess.run(["awk", "-v", f"interval={interval}", "-f", str(KIT_DIR / "lib/stats.awk")],
+                          input=tsv, capture_output=True, text=True, check=True)
+    return dict(json.loads(proc.stdout))
+
+
+def test_statistics_on_known_inputs() -> None:
+    odd = stats([5, 1, 4, 2, 3])
+    assert odd["samples"] == 5 and odd["interval_s"] == 5
+    assert odd["used_mib"] == {"median": 3.0, "p95": 5.0, "min": 1.0, "max": 5.0}
+    assert odd["used_legacy_mib"] == {"median": 1.5}
+    even = stats([float(v) for v in range(1, 21)])  # 1..20
+    assert even["used_mib"]["median"] == 10.5
+    assert even["used_mib"]["p95"] == 19.0  # nearest rank: ceil(0.95 * 20) = 19th value
+    assert even["available_mib"]["median"] == 989.5
+    hundred = stats([float(v) for v in range(100, 0, -1)])
+    assert hundred["used_mib"]["p95"] == 95.0 and hundred["used_mib"]["median"] == 50.5
+
+
+def test_statistics_of_no_samples_is_an_empty_phase_not_a_crash() -> None:
+    proc = subprocess.run(["awk", "-v", "interval=5", "-f", str(KIT_DIR / "lib/stats.awk")], input="",
+                          capture_output=True, text=True, check=True)
+    assert json.loads(proc.stdout)["samples"] == 0
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["bootstrap", "kind"], "unknown distro 'kind'; allowed: bare docker k3s k3s-minimal k0s microk8s microk8s-noha"),
+    (["benchmark", "bare", "--settle", "x"], "--settle must be a whole number, got 'x'"),
+    (["benchmark", "bare", "--samples", "3"], "--samples must be at least 5, got '3'"),
+    (["benchmark", "bare", "--workload", "redis"], "--workload 'redis' is not one of: mysql none"),
+    (["benchmark", "bare", "--image-tar", "/nonexistent.tar"], "--image-tar '/nonexistent.tar' is not a readable file"),
+    (["benchmark", "bare", "--cell", "a b"], "--cell 'a b' may hold only letters"),
+    (["bootstrap", "k3s", "--version", "$(reboot)"], "--version '$(reboot)' may hold only letters"),
+    (["frobnicate"], "unknown command 'frobnicate'"),
+    ([], "missing command"),
+])
+def test_bad_arguments_exit_2_and_say_what_is_allowed(args: list[str], message: str) -> None:
+    proc = subprocess.run([str(K8SF), *args], capture_output=True, text=True, check=False)
+    assert proc.returncode == 2
+    assert message in proc.stderr
+    assert proc.stdout == ""
+
+
+@dataclass
+class Kit:
+    """The kit with a private state dir and, optionally, stub commands first on PATH."""
+
+    state: Path
+    stub_dir: Path
+    env: dict[str, str]
+
+    def run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(K8SF), *args], capture_output=True, text=True, env=self.env, timeout=timeout,
+                              check=False)
+
+    def calls(self) -> list[str]:
+        log = self.stub_dir / "calls.log"
+        return log.read_text().splitlines() if log.exists() else []
+
+
+@pytest.fixture
+def kit(tmp_path: Path) -> Iterator[Kit]:
+    state, stubs = tmp_path / "state", tmp_path / "stubs"
+    stubs.mkdir()
+    env = {**os.environ, "K8SF_STATE_DIR": str(state), "STUB_DIR": str(stubs)}
+    yield Kit(state, stubs, env)
+
+
+@pytest.fixture
+def stubbed(kit: Kit) -> Kit:
+    bin_dir = kit.stub_dir / "bin"
+    bin_dir.mkdir()
+    for name in STUBBED:
+        (bin_dir / name).symlink_to(STUB)
+    kit.env["PATH"] = f"{bin_dir}:{kit.env['PATH']}"
+    kit.env["K8SF_MICROK8S"] = str(bin_dir / "microk8s")
+    return kit
+
+
+QUICK = ["--settle", "0", "--interval", "1", "--samples", "5"]
+
+
+@needs_root
+def test_bare_bootstrap_and_benchmark_for_real_give_a_valid_result(kit: Kit) -> None:
+    boot = kit.run("bootstrap", "bare", *QUICK)
+    assert boot.returncode == 0, boot.stderr
+    assert parse_bootstrap(boot.stdout, "c")["status"] == "ok"
+    bench = kit.run("benchmark", "bare", *QUICK, "--workload", "none", "--cell", "x86_64-bare-1")
+    assert bench.returncode == 0, bench.stderr
+    result = parse_result(bench.stdout, "x86_64-bare-1")
+    validate_result(result)
+    assert result["status"] == "ok"
+    assert result["phases"]["os"]["samples"] == 5 and result["phases"]["idle"]["samples"] == 5
+    assert result["phases"]["workload"] is None and result["api"] is None
+    assert json.loads((kit.state / "result.json").read_text()) == result  # kept on the guest too
+    assert kit.run("result").stdout == bench.stdout
+
+
+@needs_root
+def test_one_instance_runs_one_distro(kit: Kit) -> None:
+    assert kit.run("bootstrap", "bare", *QUICK).returncode == 0
+    other = kit.run("bootstrap", "k3s", *QUICK)
+    assert other.returncode == 2
+    assert "bootstrapped with bare, not k3s; use a fresh instance per distro" in other.stderr
+
+
+def bootstrap(kit: Kit, distro: str, *extra: str) -> dict[str, Any]:
+    proc = kit.run("bootstrap", distro, *QUICK, *extra)
+    assert proc.returncode == 0, proc.stderr
+    return parse_bootstrap(proc.stdout, distro)
+
+
+def benchmark(kit: Kit, distro: str, *extra: str, timeout: float = 120) -> dict[str, Any]:
+    proc = kit.run("benchmark", distro, *QUICK, "--cell", f"x86_64-{distro}-1", *extra, timeout=timeout)
+    assert proc.returncode == 0, proc.stderr
+    result = parse_result(proc.stdout, f"x86_64-{distro}-1")
+    validate_result(result)
+    return result
+
+
+@needs_root
+def test_stub_k3s_installs_with_the_upstream_script_and_waits_for_nodes_then_system(stubbed: Kit) -> None:
+    doc = bootstrap(stubbed, "k3s", "--version", "v1.31.4+k3s1")
+    assert doc["status"] == "ok" and doc["distro_version"] == "v1.31.4+k3s1"
+    calls = stubbed.calls()
+    download = next(c for c in calls if c.startswith("curl "))
+    assert download.startswith("curl -sfL https://get.k3s.io -o ")
+    assert "installer https://get.k3s.io INSTALL_K3S_VERSION=v1.31.4+k3s1 INSTALL_K3S_EXEC= K0S_VERSION=" in calls
+    waits = [c for c in calls if " wait " in c]
+    assert waits == ["k3s kubectl wait --for=condition=Ready node --all --timeout=25s",
+                     "k3s kubectl -n kube-system wait --for=condition=Available deployment --all --timeout=25s"]
+    assert calls.index("k3s kubectl get nodes -o name") < calls.index(waits[0])
+
+
+@needs_root
+def test_stub_k3s_minimal_disables_the_optional_addons(stubbed: Kit) -> None:
+    bootstrap(stubbed, "k3s-minimal")
+    line = next(c for c in stubbed.calls() if c.startswith("installer "))
+    assert "INSTALL_K3S_EXEC=--disable traefik --disable servicelb --disable metrics-server" in line
+
+
+def fake_cgroup_root(kit: Kit, v2: bool) -> None:
+    root = kit.stub_dir / "cgroup"
+    root.mkdir()
+    if v2:
+        (root / "cgroup.controllers").write_text("cpu memory pids\n")
+    kit.env["K8SF_CGROUP_ROOT"] = str(root)
+
+
+@needs_root
+def test_stub_k0s_installs_a_single_node_controller_and_starts_it(stubbed: Kit) -> None:
+    fake_cgroup_root(stubbed, v2=True)
+    doc = bootstrap(stubbed, "k0s", "--version", "v1.31.3+k0s.0")
+    assert doc["status"] == "ok" and doc["distro_version"] == "v1.31.3+k0s.0"
+    calls = stubbed.calls()
+    assert "installer https://get.k0s.sh INSTALL_K3S_VERSION= INSTALL_K3S_EXEC= K0S_VERSION=v1.31.3+k0s.0" in calls
+    assert calls.index("k0s install controller --single") < calls.index("k0s start")
+    assert "k0s kubectl wait --for=condition=Ready node --all --timeout=25s" in calls
+
+
+@needs_root
+def test_stub_microk8s_installs_the_channel_and_waits_ready(stubbed: Kit) -> None:
+    doc = bootstrap(stubbed, "microk8s", "--version", "1.32", "--ready-timeout", "600")
+    assert doc["status"] == "ok" and doc["distro_version"] == "v1.32.3"
+    calls = stubbed.calls()
+    assert "snap install microk8s --classic --channel=1.32/stable" in calls
+    assert "snap refresh --hold microk8s" in calls
+    assert "microk8s status --wait-ready --timeout 600" in calls
+
+
+@needs_root
+def test_stub_microk8s_noha_disables_ha_before_anything_is_deployed(stubbed: Kit) -> None:
+    bootstrap(stubbed, "microk8s-noha")
+    result = benchmark(stubbed, "microk8s-noha")
+    assert result["status"] == "ok" and result["workload"]["ready"] is True
+    calls = stubbed.calls()
+    disable = calls.index("microk8s disable ha-cluster --force")
+    assert calls.index("snap install microk8s --classic") < disable
+    assert disable < calls.index("microk8s enable dns")
+    assert disable < calls.index("microk8s kubectl apply -f -")
+    # A second bootstrap does not wipe the cluster again.
+    bootstrap(stubbed, "microk8s-noha")
+    assert stubbed.calls().count("microk8s disable ha-cluster --force") == 1
+
+
+@needs_root
+def test_stub_docker_installs_the_os_package_and_runs_mysql_without_the_password_on_any_command_line(
+        stubbed: Kit) -> None:
+    bootstrap(stubbed, "docker")
+    result = benchmark(stubbed, "docker")
+    assert result["status"] == "ok" and result["api"] is None
+    assert result["workload"] == {"name": "mysql", "image": "mysql:8.4", "ready": True,
+                                  "ready_s": result["workload"]["ready_s"], "error": None}
+    calls = stubbed.calls()
+    assert "apt-get -q -y -o DPkg::Lock::Timeout=600 install --no-install-recommends docker.io" in calls
+    assert "docker info" in calls
+    run = next(c for c in calls if c.startswith("docker run "))
+    assert run == f"docker run -d --name k8sf-mysql --env-file {stubbed.state}/workload.env mysql:8.4"
+    password = (stubbed.state / "workload.env").read_text().split("=", 1)[1].strip()
+    assert len(password) == 32 and not any(password in c for c in calls)
+    assert oct((stubbed.state / "workload.env").stat().st_mode)[-3:] == "600"
+
+
+@needs_root
+def test_stub_kubernetes_workload_is_a_deployment_of_the_same_image(stubbed: Kit) -> None:
+    bootstrap(stubbed, "k3s")
+    result = benchmark(stubbed, "k3s")
+    assert result["status"] == "ok"
+    assert result["api"]["idle"]["ok"] is True and result["api"]["workload"]["ok"] is True
+    manifest = (stubbed.stub_dir / "applied.yaml").read_text()
+    assert 'image: "mysql:8.4"' in manifest and "kind: Deployment" in manifest and "secretRef" in manifest
+    calls = stubbed.calls()
+    assert "k3s kubectl rollout status deployment/k8sf-mysql --timeout=900s" in calls
+    assert not any("MYSQL_ROOT_PASSWORD=" in c for c in calls)
+
+
+@needs_root
+def test_stub_wait_that_times_out_gives_not_ready(stubbed: Kit) -> None:
+    stubbed.env["STUB_SCENARIO"] = "wait_timeout"
+    doc = bootstrap(stubbed, "k3s", "--ready-timeout", "4")
+    assert doc["status"] == "not_ready"
+    assert doc["errors"] == ["k3s was not ready after 4 s"]
+    result = benchmark(stubbed, "k3s")
+    assert result["status"] == "not_ready"
+    assert result["workload"]["ready"] is False and "workload skipped" in result["workload"]["error"]
+
+
+@needs_root
+def test_stub_probe_that_hangs_gives_api_unresponsive(stubbed: Kit) -> None:
+    bootstrap(stubbed, "k3s")
+    stubbed.env["STUB_SCENARIO"] = "probe_hang"
+    result = benchmark(stubbed, "k3s", "--workload", "none", timeout=180)
+    assert result["status"] == "api_unresponsive"
+    assert result["api"]["idle"] == {"ok": False, "latency_ms": None, "error": "no answer within 20 s"}
+
+
+@needs_root
+def test_stub_k0s_without_cgroup_v2_is_install_failed_with_the_reason(stubbed: Kit) -> None:
+    fake_cgroup_root(stubbed, v2=False)
+    doc = bootstrap(stubbed, "k0s")
+    assert doc["status"] == "install_failed"
+    assert not any(c.startswith("k0s install") for c in stubbed.calls())
+
+
+@needs_root
+def test_stub_failed_install_is_a_result_with_install_failed(stubbed: Kit) -> None:
+    (stubbed.stub_dir / "bin" / "curl").unlink()
+    (stubbed.stub_dir / "bin" / "curl").write_text("#!/bin/sh\nexit 6\n")
+    (stubbed.stub_dir / "bin" / "curl").chmod(0o755)
+    (stubbed.stub_dir / "bin" / "sleep").write_text("#!/bin/sh\nexit 0\n")  # skip the retry back-off
+    (stubbed.stub_dir / "bin" / "sleep").chmod(0o755)
+    doc = bootstrap(stubbed, "k3s")
+    assert doc["status"] == "install_failed"
+    result = benchmark(stubbed, "k3s")
+    assert result["status"] == "install_failed"
+    assert result["errors"][0] == "install of k3s failed; see the log on stderr"

@@ -1,0 +1,225 @@
+"""Boot a real 1 GiB guest under qemu and drive it over SSH, as the fleet drives its instances.
+
+The NoCloud seed carries the very user-data LibvirtInstance renders, and a cell is run with the
+very command strings DistroBootstrap and WorkloadBenchmark run (components.commands). qemu is
+always stopped and the overlay removed, on success, failure or interrupt.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from components.cloudinit import GUEST_USER, render_meta_data, render_user_data
+from components.commands import KIT_DIR, BenchPlan, CellCommands, cell_commands, kit_hash
+from components.results import parse_bootstrap, parse_result
+from tests.vm.images import GuestImage
+
+QEMU = {"x86_64": "qemu-system-x86_64", "aarch64": "qemu-system-aarch64"}
+CONSOLE = {"x86_64": "ttyS0", "aarch64": "ttyAMA0"}
+# Debian packages that provide each host tool the harness runs.
+HOST_TOOLS = {"qemu-system-x86_64": "qemu-system-x86", "qemu-system-aarch64": "qemu-system-arm",
+              "qemu-img": "qemu-utils", "genisoimage": "genisoimage", "ssh": "openssh-client",
+              "ssh-keygen": "openssh-client", "scp": "openssh-client"}
+
+
+class GuestError(RuntimeError):
+    pass
+
+
+def missing_tools(arch: str) -> list[str]:
+    wanted = [t for t in HOST_TOOLS if not t.startswith("qemu-system") or t == QEMU[arch]]
+    return sorted({HOST_TOOLS[t] for t in wanted if shutil.which(t) is None})
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def log(msg: str) -> None:
+    print(f"[vm {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+@dataclass
+class Guest:
+    arch: str
+    port: int
+    key: Path
+    workdir: Path
+    proc: subprocess.Popen[bytes]
+    boot_s: float = 0.0
+    cloud_init_s: float = 0.0
+
+    def _ssh_base(self) -> list[str]:
+        return ["-i", str(self.key), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                "-o", "LogLevel=ERROR", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10",
+                "-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=8"]
+
+    def ssh_argv(self, command: str) -> list[str]:
+        return ["ssh", *self._ssh_base(), "-p", str(self.port), f"{GUEST_USER}@127.0.0.1", command]
+
+    def ssh(self, command: str, timeout: float, check: bool = True) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(self.ssh_argv(command), capture_output=True, text=True, timeout=timeout, check=False)
+        if check and proc.returncode != 0:
+            raise GuestError(f"ssh exited {proc.returncode}: {command[:200]}\nstderr tail:\n{proc.stderr[-2000:]}")
+        return proc
+
+    def _scp(self, args: list[str], timeout: float, attempts: int = 3) -> None:
+        for attempt in range(1, attempts + 1):
+            proc = subprocess.run(["scp", *self._ssh_base(), "-q", "-P", str(self.port), *args],
+                                  capture_output=True, text=True, timeout=timeout, check=False)
+            if proc.returncode == 0:
+                return
+            log(f"scp attempt {attempt} of {attempts} failed: {proc.stderr.strip()}")
+            time.sleep(5 * attempt)
+        raise GuestError(f"scp {' '.join(args)} failed {attempts} times")
+
+    def copy_dir(self, local: Path, remote: str, timeout: float = 300) -> None:
+        """Like CopyToRemote with a folder: a new remote path becomes a copy of the folder."""
+        self._scp(["-r", str(local), f"{GUEST_USER}@127.0.0.1:{remote}"], timeout)
+
+    def copy_file(self, local: Path, remote: str, timeout: float = 900) -> None:
+        self._scp([str(local), f"{GUEST_USER}@127.0.0.1:{remote}"], timeout)
+
+    def console_tail(self, lines: int = 30) -> str:
+        path = self.workdir / "console.log"
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+
+def qemu_argv(arch: str, image: GuestImage, overlay: Path, seed: Path, port: int, memory_mib: int,
+              accel: str, console_log: Path) -> list[str]:
+    machine = ["-M", "virt"] if arch == "aarch64" else ["-M", "q35"]
+    return [
+        QEMU[arch], *machine, "-accel", accel, "-cpu", "host" if accel == "kvm" else "max",
+        "-m", str(memory_mib), "-smp", "1",
+        "-kernel", str(image.kernel), "-initrd", str(image.initrd),
+        "-append", f"root=/dev/vda rw console={CONSOLE[arch]} panic=-1",
+        "-drive", f"file={overlay},if=virtio,format=qcow2",
+        "-drive", f"file={seed},if=virtio,format=raw,readonly=on",
+        "-netdev", f"user,id=n0,hostfwd=tcp:127.0.0.1:{port}-:22", "-device", "virtio-net-pci,netdev=n0",
+        "-display", "none", "-serial", f"file:{console_log}", "-monitor", "none", "-no-reboot",
+    ]
+
+
+def default_accel(arch: str) -> str:
+    """TCG unless K8SF_VM_ACCEL says kvm: on these machines KVM guests hang at kernel start."""
+    wanted = os.environ.get("K8SF_VM_ACCEL", "tcg")
+    if wanted not in ("tcg", "kvm"):
+        raise GuestError(f"K8SF_VM_ACCEL={wanted!r}: choose tcg or kvm")
+    return wanted if arch == os.uname().machine else "tcg"
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=15)
+
+
+@contextlib.contextmanager
+def boot(arch: str, image: GuestImage, cell: str, memory_mib: int = 1024, ssh_timeout: float | None = None,
+         accel: str | None = None) -> Iterator[Guest]:
+    workdir = Path(tempfile.mkdtemp(prefix=f"k8sf-vm-{arch}-"))
+    proc: subprocess.Popen[bytes] | None = None
+    try:
+        key = workdir / "id_ed25519"
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+        (workdir / "user-data").write_text(render_user_data(Path(f"{key}.pub").read_text()))
+        (workdir / "meta-data").write_text(render_meta_data(cell))
+        seed = workdir / "seed.iso"
+        subprocess.run(["genisoimage", "-quiet", "-output", str(seed), "-volid", "cidata", "-joliet", "-rock",
+                        str(workdir / "user-data"), str(workdir / "meta-data")], check=True)
+        overlay = workdir / "overlay.qcow2"
+        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(image.root), "-F", "raw",
+                        str(overlay)], check=True)
+        port = free_port()
+        argv = qemu_argv(arch, image, overlay, seed, port, memory_mib, accel or default_accel(arch),
+                         workdir / "console.log")
+        t0 = time.monotonic()
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=open(workdir / "qemu.err", "wb"))  # noqa: SIM115 - closed with the process
+        guest = Guest(arch, port, key, workdir, proc)
+        limit = ssh_timeout or (900 if arch != os.uname().machine else 420)
+        log(f"{cell}: booting {arch} (1 vCPU, {memory_mib} MiB), waiting for SSH on port {port}")
+        while True:
+            if not guest.alive():
+                raise GuestError(f"qemu exited {proc.returncode}: {(workdir / 'qemu.err').read_text()[-1000:]}\n"
+                                 f"console:\n{guest.console_tail()}")
+            if guest.ssh("true", timeout=30, check=False).returncode == 0:
+                break
+            if time.monotonic() - t0 > limit:
+                raise GuestError(f"{cell}: no SSH after {limit:.0f} s; console:\n{guest.console_tail()}")
+            time.sleep(3)
+        guest.boot_s = round(time.monotonic() - t0, 1)
+        log(f"{cell}: SSH answered after {guest.boot_s} s; waiting for cloud-init to finish")
+        # cloud-init is still at work when SSH first answers; let it finish so nothing it
+        # restarts cuts a copy off (the kit's bootstrap waits for it too).
+        guest.ssh("timeout 600 cloud-init status --wait >/dev/null || true", timeout=660, check=False)
+        guest.cloud_init_s = round(time.monotonic() - t0 - guest.boot_s, 1)
+        yield guest
+    finally:
+        if proc is not None:
+            _stop(proc)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@dataclass
+class CellRun:
+    commands: CellCommands
+    bootstrap: dict[str, Any]
+    result: dict[str, Any]
+    timings_s: dict[str, float]
+
+
+def install_kit(guest: Guest, commands: CellCommands) -> None:
+    if guest.ssh(f"test -f {commands.kit_path}/k8sf", timeout=30, check=False).returncode != 0:
+        guest.copy_dir(KIT_DIR, commands.kit_path)
+
+
+def run_bootstrap(guest: Guest, commands: CellCommands, plan: BenchPlan) -> dict[str, Any]:
+    out = guest.ssh(commands.bootstrap, timeout=plan.bootstrap_timeout_s() + 60)
+    return parse_bootstrap(out.stdout, plan.cell)
+
+
+def run_benchmark(guest: Guest, commands: CellCommands, plan: BenchPlan) -> dict[str, Any]:
+    out = guest.ssh(commands.benchmark, timeout=plan.benchmark_timeout_s() + 60)
+    return parse_result(out.stdout, plan.cell)
+
+
+def run_cell(guest: Guest, plan: BenchPlan) -> CellRun:
+    """The fleet's sequence for one cell: upload the kit, bootstrap, benchmark; parsed as the program does."""
+    commands = cell_commands(plan, kit_hash())
+    timings: dict[str, float] = {"boot_to_ssh": guest.boot_s, "cloud_init_after_ssh": guest.cloud_init_s}
+    t0 = time.monotonic()
+    install_kit(guest, commands)
+    timings["upload_kit"] = round(time.monotonic() - t0, 1)
+    t0 = time.monotonic()
+    log(f"{plan.cell}: bootstrap {plan.distro}")
+    boot_doc = run_bootstrap(guest, commands, plan)
+    timings["bootstrap"] = round(time.monotonic() - t0, 1)
+    t0 = time.monotonic()
+    log(f"{plan.cell}: benchmark {plan.distro} (bootstrap status {boot_doc['status']})")
+    result = run_benchmark(guest, commands, plan)
+    timings["benchmark"] = round(time.monotonic() - t0, 1)
+    log(f"{plan.cell}: status {result['status']}, timings {timings}")
+    return CellRun(commands, boot_doc, result, timings)
