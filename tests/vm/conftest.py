@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from components.commands import BenchPlan
+from components.commands import KIT_DIR, BenchPlan, cell_commands, kit_hash
 from tests.vm import images, qemu, workload_image
 
-KIT_VERSION = (Path(qemu.KIT_DIR) / "VERSION").read_text().strip()
+KIT_VERSION = (KIT_DIR / "VERSION").read_text().strip()
 # Short windows: enough samples for the statistics, without making the suite slow.
 SETTLE_S, INTERVAL_S, SAMPLES = 10, 2, 5
 
@@ -118,7 +118,7 @@ def _docker(arch: str) -> Iterator[DockerCell]:
     tar_remote = "/var/tmp/k8sf-workload.tar"
     p = plan(arch, "docker", image=workload_image.IMAGE_NAME, image_tar=tar_remote)
     with qemu.boot(arch, image, p.cell) as guest:
-        commands = qemu.cell_commands(p, qemu.kit_hash())
+        commands = cell_commands(p, kit_hash())
         qemu.install_kit(guest, commands)
         # Fault: the SSH connection drops in the middle of the bootstrap (apt is installing).
         drop_after = 60.0 if arch == os.uname().machine else 150.0

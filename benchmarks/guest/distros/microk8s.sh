@@ -7,7 +7,7 @@ KUBECTL_CMD="$MICROK8S kubectl"
 
 d_units() {
   for u in /etc/systemd/system/snap.microk8s.daemon-*.service; do
-    [ -e "$u" ] && basename "$u"
+    [ ! -e "$u" ] || basename "$u"
   done
 }
 d_installed() { command -v snap >/dev/null 2>&1 && snap list microk8s >/dev/null 2>&1; }

@@ -1,39 +1,76 @@
 #!/bin/sh
 # One memory sample: /proc/meminfo, the working set of the given systemd units' cgroups (plus
-# kubepods and docker's container scopes when they exist), and the ten largest processes.
-# Usage: sample.sh [--tsv] [UNIT ...]
-# It is one sh, one cat and one awk, so sampling costs the 1 GiB guest next to nothing.
+# kubepods and Docker's container scopes when they exist), and with --top the ten largest
+# processes. TSV lines (mem, cg, proc) with --tsv, else one JSON document.
+# Usage: sample.sh [--tsv] [--top] [UNIT ...]
+# Every interval it is a single dash reading a few files with builtins: no awk, no other process,
+# so sampling costs the 1 GiB guest next to nothing. awk runs only for --top and for JSON.
 set -eu
 
-here=$(dirname "$0")
-fmt=json
-if [ "${1:-}" = --tsv ]; then
-  fmt=tsv
-  shift
-fi
-
+here=${0%/*}
 cg=${K8SF_CGROUP_ROOT:-/sys/fs/cgroup}
-set -- "$@" __end__
-args=""
-for unit in "$@"; do
-  [ "$unit" = __end__ ] && break
-  if [ -r "$cg/system.slice/$unit/memory.current" ]; then
-    args="$args cg=$unit $cg/system.slice/$unit/memory.current $cg/system.slice/$unit/memory.stat"
-  fi
+fmt=json top=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --tsv) fmt=tsv ;;
+    --top) top=1 ;;
+    *) break ;;
+  esac
+  shift
 done
-for pods in "$cg/kubepods.slice" "$cg/kubepods"; do
-  if [ -r "$pods/memory.current" ]; then
-    args="$args cg=kubepods $pods/memory.current $pods/memory.stat"
-    break
-  fi
-done
-for scope in "$cg"/system.slice/docker-*.scope; do
-  if [ -r "$scope/memory.current" ]; then
-    args="$args cg=docker-containers $scope/memory.current $scope/memory.stat"
-  fi
-done
+[ "$fmt" = tsv ] || top=1
 
-# Cgroup paths hold no spaces or glob characters, so word splitting of $args is what we want.
-# shellcheck disable=SC2086
-cat /proc/[0-9]*/status 2>/dev/null |
-  awk -v fmt="$fmt" -v ts="$(date +%s%3N)" -f "$here/sample.awk" /proc/meminfo $args cg= -
+# Working set of a cgroup in KiB: memory.current - inactive_file (what the kubelet evicts on).
+ws_kib() {
+  read -r _cur < "$1/memory.current" || return 1
+  _inactive=0
+  while read -r _key _value; do
+    if [ "$_key" = inactive_file ]; then _inactive=$_value; break; fi
+  done < "$1/memory.stat"
+  echo $(( (_cur - _inactive) / 1024 ))
+}
+
+collect() {
+  total=0 avail=0 free=0 buffers=0 cached=0 srecl=0
+  while read -r key value _; do
+    case "$key" in
+      MemTotal:) total=$value ;;
+      MemFree:) free=$value ;;
+      MemAvailable:) avail=$value ;;
+      Buffers:) buffers=$value ;;
+      Cached:) cached=$value ;;
+      SReclaimable:) srecl=$value ;;
+    esac
+  done < /proc/meminfo
+  printf 'mem\t%s\t%s\t%s\t%s\t%s\n' "$total" $((total - avail)) "$avail" \
+    $((total - free - buffers - cached - srecl)) "$free"
+
+  for unit in "$@"; do
+    if [ -r "$cg/system.slice/$unit/memory.current" ] && kib=$(ws_kib "$cg/system.slice/$unit"); then
+      printf 'cg\t%s\t%s\n' "$unit" "$kib"
+    fi
+  done
+  for pods in "$cg/kubepods.slice" "$cg/kubepods"; do
+    if [ -r "$pods/memory.current" ] && kib=$(ws_kib "$pods"); then
+      printf 'cg\tkubepods\t%s\n' "$kib"
+      break
+    fi
+  done
+  containers="" sum=0
+  for scope in "$cg"/system.slice/docker-*.scope; do
+    if [ -r "$scope/memory.current" ] && kib=$(ws_kib "$scope"); then
+      sum=$((sum + kib)) containers=1
+    fi
+  done
+  [ -z "$containers" ] || printf 'cg\tdocker-containers\t%s\n' "$sum"
+
+  if [ "$top" = 1 ]; then
+    cat /proc/[0-9]*/status 2>/dev/null | awk -f "$here/top.awk"
+  fi
+}
+
+if [ "$fmt" = tsv ]; then
+  collect "$@"
+else
+  collect "$@" | awk -v ts="$(date +%s%3N)" -f "$here/sample-json.awk"
+fi

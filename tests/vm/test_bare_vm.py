@@ -1,0 +1,67 @@
+"""Real 1 GiB guests, x86_64 and aarch64, measured through the fleet's own command sequence.
+
+The bare cell: the OS baseline, idempotent bootstrap, no swap, the OOM fault, and teardown.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from components.schema import validate_result
+from tests.vm import qemu
+from tests.vm.conftest import BareCell, save_result
+from tests.vm.helpers import assert_sound
+
+pytestmark = pytest.mark.vm
+
+def test_bare_cell_gives_a_valid_ok_result(bare_cell: BareCell, arch: str) -> None:
+    result = bare_cell.run.result
+    assert_sound(result, arch)
+    assert result["distro"] == "bare" and result["workload"] is None and result["api"] is None
+    assert result["phases"]["workload"] is None
+    assert bare_cell.run.bootstrap["status"] == "ok"
+
+
+def test_bootstrap_twice_changes_nothing(bare_cell: BareCell) -> None:
+    again = qemu.run_bootstrap(bare_cell.guest, bare_cell.run.commands, bare_cell.plan)
+    assert again == bare_cell.run.bootstrap
+
+
+def test_a_memory_hog_triggers_the_oom_killer_and_status_oom(bare_cell: BareCell, arch: str) -> None:
+    guest = bare_cell.guest
+    hog = guest.ssh("sudo timeout 300 tail /dev/zero", timeout=400, check=False)
+    assert hog.returncode in (137, 143, 255), hog.returncode  # killed by the kernel, not finished
+    result = qemu.run_benchmark(guest, bare_cell.run.commands, bare_cell.plan)
+    validate_result(result)
+    save_result(result, arch, "fault-oom")
+    assert result["oom_kills"] > 0
+    assert result["status"] == "oom"
+
+
+def test_guest_has_no_swap_as_cloud_init_config_asks(bare_cell: BareCell) -> None:
+    swaps = bare_cell.guest.ssh("cat /proc/swaps", timeout=30).stdout.strip().splitlines()
+    assert len(swaps) == 1 and swaps[0].startswith("Filename")
+    hostname = bare_cell.guest.ssh("hostname", timeout=30).stdout.strip()
+    assert hostname == bare_cell.plan.cell.replace("_", "-")
+
+
+def test_a_boot_that_fails_stops_qemu_and_removes_its_overlay(arch: str) -> None:
+    from tests.vm.conftest import guest_image
+
+    image = guest_image(arch)
+
+    def qemus() -> set[str]:
+        out = subprocess.run(["pgrep", "-af", "qemu-system"], capture_output=True, text=True, check=False)
+        return set(out.stdout.splitlines())
+
+    before_procs, before_dirs = qemus(), set(Path(tempfile.gettempdir()).glob("k8sf-vm-*"))
+    with pytest.raises(qemu.GuestError, match="no SSH after 3 s"), qemu.boot(arch, image, "teardown", ssh_timeout=3):
+        pass
+    time.sleep(1)
+    assert qemus() <= before_procs
+    assert set(Path(tempfile.gettempdir()).glob("k8sf-vm-*")) <= before_dirs
