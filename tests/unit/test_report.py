@@ -1,0 +1,139 @@
+"""The report: pooling, the table, the chart and page, bad input, and the baseline comparison."""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from benchmarks import report
+from tests.conftest import fake_result
+
+
+def result(distro: str, arch: str = "x86_64", rep: int = 1, os_: float = 200, idle: float = 300,
+           workload: float | None = None, status: str = "ok", legacy: float = 150) -> dict[str, Any]:
+    r = fake_result(f"{arch}-{distro}-{rep}", distro, status)
+    r["arch"] = arch
+
+    def phase(v: float) -> dict[str, Any]:
+        stats = {"median": v, "p95": v + 5, "min": v - 2, "max": v + 6}
+        return {"samples": 5, "interval_s": 5, "used_mib": stats, "available_mib": stats,
+                "used_legacy_mib": {"median": legacy}, "cgroups_mib": {}, "top_processes": []}
+
+    r["phases"] = {"os": phase(os_), "idle": phase(idle), "workload": phase(workload) if workload else None}
+    return r
+
+
+def test_rows_pool_repetitions_and_compute_footprint_and_delta_vs_docker() -> None:
+    rows = report.build_rows([
+        result("docker", idle=260, os_=200), result("k3s", rep=1, os_=200, idle=700),
+        result("k3s", rep=2, os_=210, idle=720), result("k3s", rep=3, os_=190, idle=710, status="oom"),
+    ])
+    k3s = next(r for r in rows if r.distro == "k3s")
+    assert [r.distro for r in rows] == ["docker", "k3s"]
+    assert k3s.stat("idle") == report.Stat(710, 720, 3)
+    assert k3s.footprint == report.Stat(510, 520, 3)
+    assert k3s.statuses == {"ok": 2, "oom": 1}
+    table = report.markdown(rows)
+    line = next(x for x in table.splitlines() if x.startswith("| k3s |"))
+    assert line.startswith("| k3s | x86_64 | 3 | 200 [210] | 710 [720] | - | 510 [520] | +450 |")
+    assert "ok 2, oom 1" in line and "| 750 (ours, same formula: 150) |" in line
+
+
+def test_api_column_shows_latency_or_the_error() -> None:
+    ok = result("k3s")
+    bad = result("k3s", rep=2, status="api_unresponsive")
+    bad["api"] = {"idle": {"ok": False, "latency_ms": None, "error": "no answer within 20 s"}, "workload": None}
+    row = report.build_rows([ok, bad])[0]
+    assert row.api("idle") == "ok 12 ms (1/2); failed 1/2: no answer within 20 s"
+    assert row.api("workload") == "-"
+
+
+def test_reads_stack_outputs_result_files_and_folders(tmp_path: Path) -> None:
+    outputs = {"runId": "dev", "results": {"x86_64-bare-1": result("bare")}, "summary": "..."}
+    (tmp_path / "stack.json").write_text(json.dumps(outputs))
+    folder = tmp_path / "runs"
+    folder.mkdir()
+    (folder / "a.json").write_text(json.dumps(result("docker")))
+    (folder / "durations.json").write_text(json.dumps({"x86_64": {}}))  # not a result: skipped in folders
+    found = report.load([str(tmp_path / "stack.json"), str(folder)])
+    assert sorted(r["distro"] for r in found) == ["bare", "docker"]
+    assert report.load(["-"], stdin=io.StringIO(json.dumps(outputs)))[0]["distro"] == "bare"
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ("{not json", "not JSON"),
+    (json.dumps({"schema": "other/v1"}), "not a result (k8s-footprint/result/v1)"),
+    (json.dumps({**result("bare"), "status": "great"}), "field status: 'great' is not one of"),
+    (json.dumps({"results": {"c": {**result("bare"), "oom_kills": -1}}}), "results.c: field oom_kills"),
+])
+def test_bad_input_names_the_file_and_the_field(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text(content)
+    with pytest.raises(report.ReportError) as err:
+        report.load([str(path)])
+    assert str(path) in str(err.value) and message in str(err.value)
+
+
+def test_unreadable_file_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert report.main([str(tmp_path / "missing.json")]) == 2
+    assert "missing.json: cannot read (No such file or directory)" in capsys.readouterr().err
+
+
+def test_png_and_html_are_written_and_show_failed_cells(tmp_path: Path) -> None:
+    inputs = tmp_path / "r.json"
+    results = [result("bare", arch=a) for a in ("x86_64", "aarch64")]
+    results += [result("k3s", arch="aarch64", idle=900, status="oom")]
+    inputs.write_text(json.dumps({"results": {f"c{i}": r for i, r in enumerate(results)}}))
+    html_path, md_path = tmp_path / "report.html", tmp_path / "report.md"
+    assert report.main([str(inputs), "--html", str(html_path), "--markdown", str(md_path)]) == 0
+    png = html_path.with_suffix(".png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+    page = html_path.read_text()
+    assert "data:image/png;base64," in page and "<td>k3s</td>" in page and "oom 1" in page
+    assert sum(line.startswith(("| bare |", "| k3s |")) for line in md_path.read_text().splitlines()) == 3
+
+
+def test_mann_whitney_on_known_samples() -> None:
+    assert report.mann_whitney_p([1, 2, 3, 4, 5], [6, 7, 8, 9, 10]) < 0.01
+    assert report.mann_whitney_p([6, 7, 8, 9, 10], [1, 2, 3, 4, 5]) > 0.99
+    assert 0.3 < report.mann_whitney_p([1, 2, 3], [1, 2, 3]) < 0.7
+
+
+def reps(distro: str, values: list[float]) -> list[dict[str, Any]]:
+    return [result(distro, rep=i + 1, idle=v) for i, v in enumerate(values)]
+
+
+def test_compare_flags_a_heavier_release_past_threshold_and_spread() -> None:
+    old = report.build_rows(reps("k3s", [700, 705, 698, 702]))
+    new = report.build_rows(reps("k3s", [760, 770, 758, 765]))
+    idle = next(c for c in report.compare(old, new) if c.phase == "idle")
+    assert idle.verdict == "heavier" and idle.delta == pytest.approx(762.5 - 701)
+
+
+def test_compare_ignores_a_shift_within_the_spread_or_below_threshold() -> None:
+    old = report.build_rows(reps("k3s", [700, 780, 690, 760]))
+    noisy = report.build_rows(reps("k3s", [720, 790, 700, 770]))  # +20 but the ranges overlap
+    assert [c.verdict for c in report.compare(old, noisy) if c.phase == "idle"] == ["unchanged"]
+    small = report.build_rows(reps("k3s", [706, 708, 707, 709]))  # consistent but under 5 %
+    assert [c.verdict for c in report.compare(report.build_rows(reps("k3s", [700, 701, 702, 703])), small)
+            if c.phase == "idle"] == ["unchanged"]
+
+
+def test_compare_with_one_repetition_needs_a_clear_gap() -> None:
+    old = report.build_rows(reps("docker", [260]))
+    assert report.compare(old, report.build_rows(reps("docker", [320])))[0].verdict == "heavier"
+    assert report.compare(old, report.build_rows(reps("docker", [265])))[0].verdict == "unchanged"
+
+
+def test_cli_exits_3_when_something_got_heavier(tmp_path: Path) -> None:
+    base, new = tmp_path / "base.json", tmp_path / "new.json"
+    base.write_text(json.dumps(reps("k3s", [700, 702, 701])))
+    heavier = copy.deepcopy(reps("k3s", [800, 805, 802]))
+    new.write_text(json.dumps(heavier))
+    assert report.main([str(new), "--baseline", str(base)]) == report.EXIT_WORSE
+    assert report.main([str(base), "--baseline", str(base)]) == 0
