@@ -21,6 +21,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLER = ROOT / "benchmarks" / "guest" / "lib" / "sample.sh"
@@ -28,7 +29,7 @@ N = 60
 TICK = os.sysconf("SC_CLK_TCK")
 
 
-def sampler_cost(*flags: str) -> dict[str, float]:
+def sampler_cost(*flags: str) -> dict[str, Any]:
     gnu_time = shutil.which("time") if Path("/usr/bin/time").exists() else None
     if gnu_time is None:
         raise SystemExit("the sampler benchmark needs GNU time: apt-get install time")
