@@ -6,7 +6,7 @@ stack config -> FleetSpec -> cells (arch x distro x repetition), and for each ce
 
 import pulumi
 
-from components import config
+from components import config, cost
 from components.backends import Backend
 from components.benchmark import WorkloadBenchmark, WorkloadBenchmarkArgs
 from components.bootstrap import DistroBootstrap, DistroBootstrapArgs
@@ -39,3 +39,4 @@ pulumi.export("runId", spec.run_id)
 pulumi.export("results", results)
 pulumi.export("instances", pulumi.Output.all(**instances))
 pulumi.export("summary", summary)
+pulumi.export("costEstimateUsd", cost.estimate(spec))

@@ -116,3 +116,16 @@ def test_summary_table_has_a_row_per_cell_with_medians() -> None:
     assert lines[0].startswith("| cell | status | os MiB | idle MiB | workload MiB |")
     assert lines[2] == "| x86_64-bare-1 | install_failed | 300 | 300 | - | - | 0 |"
     assert lines[3] == "| x86_64-k3s-1 | ok | 300 | 300 | - | 12 ms / - | 0 |"
+
+
+def test_cost_estimate_for_the_ci_fleet_from_the_dated_price_table() -> None:
+    from components.cost import estimate
+
+    base = {"backend": "aws", "sshAllowedCidrs": '["203.0.113.7/32"]', "ttlHours": "3"}
+    on_demand = estimate(parse(base, project="p", stack="s", now=NOW))
+    storage = 12 * 20 * 0.08 / 730
+    assert on_demand["perHourUsd"] == round(6 * 0.0104 + 6 * 0.0084 + storage, 4)
+    assert on_demand["upToExpiryUsd"] == round(3 * (6 * 0.0104 + 6 * 0.0084 + storage), 4)
+    spot = estimate(parse({**base, "spot": "true"}, project="p", stack="s", now=NOW))
+    assert spot["market"] == "spot" and spot["perHourUsd"] < on_demand["perHourUsd"]
+    assert estimate(parse({}, project="p", stack="s", now=NOW))["perHourUsd"] == 0.0
