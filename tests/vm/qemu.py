@@ -165,8 +165,12 @@ def boot(arch: str, image: GuestImage, cell: str, memory_mib: int = 1024, ssh_ti
             if not guest.alive():
                 raise GuestError(f"qemu exited {proc.returncode}: {(workdir / 'qemu.err').read_text()[-1000:]}\n"
                                  f"console:\n{guest.console_tail()}")
-            if guest.ssh("true", timeout=30, check=False).returncode == 0:
-                break
+            try:
+                if guest.ssh("true", timeout=30, check=False).returncode == 0:
+                    break
+            except subprocess.TimeoutExpired:
+                # qemu's port forward accepts before the guest's sshd does; the banner never comes.
+                pass
             if time.monotonic() - t0 > limit:
                 raise GuestError(f"{cell}: no SSH after {limit:.0f} s; console:\n{guest.console_tail()}")
             time.sleep(3)
