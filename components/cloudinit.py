@@ -24,6 +24,8 @@ def render_user_data(public_key: str, user: str = GUEST_USER) -> str:
             "ssh_authorized_keys": [public_key.strip()],
         }],
         "ssh_pwauth": False,
+        # The cell's host name must resolve locally, or every sudo stalls on a DNS lookup.
+        "manage_etc_hosts": True,
         "disable_root": True,
         "package_update": False,
         "package_upgrade": False,

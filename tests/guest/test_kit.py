@@ -258,7 +258,7 @@ def test_stub_docker_installs_the_os_package_and_runs_mysql_without_the_password
     assert result["workload"] == {"name": "mysql", "image": "mysql:8.4", "ready": True,
                                   "ready_s": result["workload"]["ready_s"], "error": None}
     calls = stubbed.calls()
-    assert "apt-get -q -y -o DPkg::Lock::Timeout=600 install --no-install-recommends docker.io" in calls
+    assert "apt-get -q -y -o DPkg::Lock::Timeout=600 install --no-install-recommends docker.io apparmor" in calls
     assert "docker info" in calls
     run = next(c for c in calls if c.startswith("docker run "))
     assert run == f"docker run -d --name k8sf-mysql --env-file {stubbed.state}/workload.env mysql:8.4"

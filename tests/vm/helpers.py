@@ -11,9 +11,9 @@ def used(result: dict[str, Any], phase: str) -> float:
     return float(result["phases"][phase]["used_mib"]["median"])
 
 
-def assert_sound(result: dict[str, Any], arch: str) -> None:
+def assert_sound(result: dict[str, Any], arch: str, log: str = "") -> None:
     validate_result(result)
-    assert result["status"] == "ok", result["errors"]
+    assert result["status"] == "ok", f"{result['errors']}\nkit log tail:\n{log[-3000:]}"
     assert result["arch"] == arch
     assert 900 <= result["mem_total_mib"] <= 1024
     assert 40 <= used(result, "os") <= 400

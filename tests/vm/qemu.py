@@ -193,6 +193,7 @@ class CellRun:
     bootstrap: dict[str, Any]
     result: dict[str, Any]
     timings_s: dict[str, float]
+    log: str = ""  # the kit's stderr, for failure messages
 
 
 def install_kit(guest: Guest, commands: CellCommands) -> None:
@@ -200,13 +201,19 @@ def install_kit(guest: Guest, commands: CellCommands) -> None:
         guest.copy_dir(KIT_DIR, commands.kit_path)
 
 
-def run_bootstrap(guest: Guest, commands: CellCommands, plan: BenchPlan) -> dict[str, Any]:
+def run_bootstrap(guest: Guest, commands: CellCommands, plan: BenchPlan, log: list[str] | None = None
+                  ) -> dict[str, Any]:
     out = guest.ssh(commands.bootstrap, timeout=plan.bootstrap_timeout_s() + 60)
+    if log is not None:
+        log.append(out.stderr)
     return parse_bootstrap(out.stdout, plan.cell)
 
 
-def run_benchmark(guest: Guest, commands: CellCommands, plan: BenchPlan) -> dict[str, Any]:
+def run_benchmark(guest: Guest, commands: CellCommands, plan: BenchPlan, log: list[str] | None = None
+                  ) -> dict[str, Any]:
     out = guest.ssh(commands.benchmark, timeout=plan.benchmark_timeout_s() + 60)
+    if log is not None:
+        log.append(out.stderr)
     return parse_result(out.stdout, plan.cell)
 
 
@@ -219,11 +226,12 @@ def run_cell(guest: Guest, plan: BenchPlan) -> CellRun:
     timings["upload_kit"] = round(time.monotonic() - t0, 1)
     t0 = time.monotonic()
     log(f"{plan.cell}: bootstrap {plan.distro}")
-    boot_doc = run_bootstrap(guest, commands, plan)
+    kit_log: list[str] = []
+    boot_doc = run_bootstrap(guest, commands, plan, kit_log)
     timings["bootstrap"] = round(time.monotonic() - t0, 1)
     t0 = time.monotonic()
     log(f"{plan.cell}: benchmark {plan.distro} (bootstrap status {boot_doc['status']})")
-    result = run_benchmark(guest, commands, plan)
+    result = run_benchmark(guest, commands, plan, kit_log)
     timings["benchmark"] = round(time.monotonic() - t0, 1)
     log(f"{plan.cell}: status {result['status']}, timings {timings}")
-    return CellRun(commands, boot_doc, result, timings)
+    return CellRun(commands, boot_doc, result, timings, "".join(kit_log))

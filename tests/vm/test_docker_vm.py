@@ -21,7 +21,7 @@ pytestmark = pytest.mark.vm
 
 def test_docker_cell_measures_more_at_idle_and_more_again_under_mariadb(docker_cell: DockerCell, arch: str) -> None:
     result = docker_cell.run.result
-    assert_sound(result, arch)
+    assert_sound(result, arch, docker_cell.run.log)
     assert result["workload"]["ready"] is True and result["workload"]["image"] == "k8sf/mariadb:bookworm"
     assert result["timings_s"]["workload_ready"] is not None
     assert used(result, "idle") > used(result, "os")

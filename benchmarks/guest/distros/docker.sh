@@ -8,7 +8,10 @@ d_install() {
   [ -z "${1:-}" ] || log "docker: --version is ignored; the OS package docker.io decides the version"
   dpkg_recover
   retry 3 apt_get update >&2 || return 1
-  retry 3 apt_get install --no-install-recommends docker.io >&2
+  # apparmor is only a recommendation of docker.io, but where the kernel enables AppArmor (Debian
+  # 12 does) dockerd cannot load its container profile without apparmor_parser, and no container
+  # starts.
+  retry 3 apt_get install --no-install-recommends docker.io apparmor >&2
 }
 d_wait_ready() { wait_for "$1" "the Docker daemon (docker info)" timeout 20 docker info; }
 d_alive() { systemctl is-active --quiet docker.service && timeout 20 docker info >/dev/null 2>&1; }

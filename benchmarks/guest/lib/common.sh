@@ -17,6 +17,9 @@ note_error() {
   printf '%s\n' "$*" >> "$RUN_DIR/errors"
 }
 
+# The last lines of a log, on one line: the reason a step failed, for a result's errors.
+last_lines() { tail -n 3 "$1" 2>/dev/null | tr '\n' ' ' | cut -c1-400; }
+
 # wait_for TIMEOUT_S WHAT CMD [ARGS...]: run CMD until it succeeds; says what it waited for when it
 # gives up, and returns 1. CMD may be a shell function, so it must bound each try itself (kc and
 # the kit's checks do; plain commands go through timeout).
