@@ -16,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -201,20 +201,23 @@ def install_kit(guest: Guest, commands: CellCommands) -> None:
         guest.copy_dir(KIT_DIR, commands.kit_path)
 
 
-def run_bootstrap(guest: Guest, commands: CellCommands, plan: BenchPlan, log: list[str] | None = None
-                  ) -> dict[str, Any]:
-    out = guest.ssh(commands.bootstrap, timeout=plan.bootstrap_timeout_s() + 60)
+def _run_step(guest: Guest, command: str, timeout_s: int, parse: Callable[[str, str], dict[str, Any]], cell: str,
+              log: list[str] | None) -> dict[str, Any]:
+    """One remote step as the fleet runs it; the kit's stderr (its log) is kept when asked."""
+    out = guest.ssh(command, timeout=timeout_s + 60)
     if log is not None:
         log.append(out.stderr)
-    return parse_bootstrap(out.stdout, plan.cell)
+    return parse(out.stdout, cell)
+
+
+def run_bootstrap(guest: Guest, commands: CellCommands, plan: BenchPlan, log: list[str] | None = None
+                  ) -> dict[str, Any]:
+    return _run_step(guest, commands.bootstrap, plan.bootstrap_timeout_s(), parse_bootstrap, plan.cell, log)
 
 
 def run_benchmark(guest: Guest, commands: CellCommands, plan: BenchPlan, log: list[str] | None = None
                   ) -> dict[str, Any]:
-    out = guest.ssh(commands.benchmark, timeout=plan.benchmark_timeout_s() + 60)
-    if log is not None:
-        log.append(out.stderr)
-    return parse_result(out.stdout, plan.cell)
+    return _run_step(guest, commands.benchmark, plan.benchmark_timeout_s(), parse_result, plan.cell, log)
 
 
 def run_cell(guest: Guest, plan: BenchPlan) -> CellRun:
