@@ -40,13 +40,15 @@ check-pulumi:
 	@command -v pulumi >/dev/null || { echo "error: the pulumi CLI is not installed." \
 		"Install it: curl -fsSL https://get.pulumi.com | sh  (https://www.pulumi.com/docs/install/)" >&2; exit 1; }
 
+# Only stacks on the libvirt backend (the default) need libvirt here.
 check-libvirt:
-	@command -v virsh >/dev/null || { echo "error: libvirt is not installed. On Debian/Ubuntu:" \
+	@if grep -Eq '^\s*k8s-footprint:backend:\s*"?(aws|hosts)' Pulumi.$(STACK).yaml 2>/dev/null; then exit 0; fi; \
+	command -v virsh >/dev/null || { echo "error: libvirt is not installed. On Debian/Ubuntu:" \
 		"sudo apt-get install libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-system-arm qemu-efi-aarch64" \
-		"&& sudo adduser $$USER libvirt (then log in again)" >&2; exit 1; }
-	@virsh -c qemu:///system version >/dev/null 2>&1 || { echo "error: cannot reach libvirt at qemu:///system." \
-		"Start it (sudo systemctl enable --now libvirtd) and make sure you are in the libvirt group" >&2; exit 1; }
-	@virsh -c qemu:///system pool-info default >/dev/null 2>&1 || { echo "error: libvirt has no 'default' storage" \
+		"&& sudo adduser $$(id -un) libvirt (then log in again)" >&2; exit 1; }; \
+	virsh -c qemu:///system version >/dev/null 2>&1 || { echo "error: cannot reach libvirt at qemu:///system." \
+		"Start it (sudo systemctl enable --now libvirtd) and make sure you are in the libvirt group" >&2; exit 1; }; \
+	virsh -c qemu:///system pool-info default >/dev/null 2>&1 || { echo "error: libvirt has no 'default' storage" \
 		"pool. Create it: virsh -c qemu:///system pool-define-as default dir --target /var/lib/libvirt/images &&" \
 		"virsh -c qemu:///system pool-build default && virsh -c qemu:///system pool-start default &&" \
 		"virsh -c qemu:///system pool-autostart default  (or set k8s-footprint:libvirtPool)" >&2; exit 1; }
