@@ -20,10 +20,11 @@ def render_user_data(public_key: str, user: str = GUEST_USER) -> str:
             "name": user,
             "sudo": "ALL=(ALL) NOPASSWD:ALL",
             "shell": "/bin/bash",
+            # No password exists to log in with, so ssh_pwauth is left alone: setting it makes
+            # cloud-init restart sshd just as the fleet's first SSH session starts.
             "lock_passwd": True,
             "ssh_authorized_keys": [public_key.strip()],
         }],
-        "ssh_pwauth": False,
         # The cell's host name must resolve locally, or every sudo stalls on a DNS lookup.
         "manage_etc_hosts": True,
         "disable_root": True,
