@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -320,3 +321,20 @@ def test_stub_failed_install_is_a_result_with_install_failed(stubbed: Kit) -> No
     result = benchmark(stubbed, "k3s")
     assert result["status"] == "install_failed"
     assert result["errors"][0] == "install of k3s failed; see the log on stderr"
+
+
+@needs_root
+def test_a_bootstrap_cut_off_during_the_os_baseline_measures_it_again(kit: Kit) -> None:
+    # The first run dies in the middle of the OS phase, as when SSH drops.
+    proc = subprocess.Popen([str(K8SF), "bootstrap", "bare", "--settle", "0", "--interval", "2", "--samples", "5"],
+                            env=kit.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(100):
+        if (kit.state / "phase-os.tsv.tmp").exists():
+            break
+        time.sleep(0.1)
+    proc.kill()
+    proc.wait()
+    assert not (kit.state / "phase-os.tsv").exists()
+    assert bootstrap(kit, "bare")["status"] == "ok"
+    result = benchmark(kit, "bare", "--workload", "none")
+    assert result["phases"]["os"]["samples"] == 5
