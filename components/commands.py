@@ -83,7 +83,7 @@ class BenchPlan:
         if self.workload != "none":
             workload = self.workload_timeout_s + 30 + self.settle_s + self.window_s + 60
             if self.image_tar:
-                workload += 900
+                workload += self.workload_timeout_s  # the import has the same bound
         return idle + workload + MARGIN_S
 
 

@@ -2,7 +2,7 @@
 # A stand-in for the commands the guest kit drives (curl, installers, k3s, k0s, microk8s, snap,
 # systemctl, apt-get, docker ...), linked under each name on PATH. It logs every call to
 # $STUB_DIR/calls.log and plays $STUB_SCENARIO: ok, wait_timeout (nothing ever becomes Ready),
-# probe_hang (the API server stops answering).
+# probe_hang (the API server stops answering), import_hang (loading an image never ends).
 name=$(basename "$0")
 printf '%s %s\n' "$name" "$*" >> "$STUB_DIR/calls.log"
 scenario=${STUB_SCENARIO:-ok}
@@ -75,6 +75,7 @@ SCRIPT
   docker)
     case "$1" in
       info) installed && [ ! -e "$STUB_DIR/stopped" ] ;;
+      load) if [ "$scenario" = import_hang ]; then sleep 60; fi ;;
       version) echo "26.1.5+dfsg1" ;;
       *) : ;;
     esac ;;

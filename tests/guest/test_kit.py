@@ -338,3 +338,14 @@ def test_a_bootstrap_cut_off_during_the_os_baseline_measures_it_again(kit: Kit) 
     assert bootstrap(kit, "bare")["status"] == "ok"
     result = benchmark(kit, "bare", "--workload", "none")
     assert result["phases"]["os"]["samples"] == 5
+
+
+@needs_root
+def test_stub_an_image_import_that_times_out_says_so_in_the_result(stubbed: Kit, tmp_path: Path) -> None:
+    bootstrap(stubbed, "docker")
+    tar = tmp_path / "image.tar"
+    tar.write_bytes(b"not really an image")
+    stubbed.env["STUB_SCENARIO"] = "import_hang"
+    result = benchmark(stubbed, "docker", "--image-tar", str(tar), "--workload-timeout", "2")
+    assert result["status"] == "workload_failed"
+    assert result["workload"]["error"].startswith(f"could not import {tar}: timed out (exit 124)")

@@ -116,7 +116,10 @@ def _docker(arch: str) -> Iterator[DockerCell]:
     tar = workload_image.build(arch)
     DURATIONS.add(arch, "workload_image_lookup_or_build_s", round(time.monotonic() - t0, 1))
     tar_remote = "/var/tmp/k8sf-workload.tar"
-    p = plan(arch, "docker", image=workload_image.IMAGE_NAME, image_tar=tar_remote)
+    # Under emulation, docker load of a ~400 MiB image alone took over 900 s (aarch64 on x86).
+    emulated = arch != os.uname().machine
+    p = plan(arch, "docker", image=workload_image.IMAGE_NAME, image_tar=tar_remote,
+             workload_timeout_s=3600 if emulated else 900)
     with qemu.boot(arch, image, p.cell) as guest:
         commands = cell_commands(p, kit_hash())
         qemu.install_kit(guest, commands)

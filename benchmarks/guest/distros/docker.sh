@@ -18,7 +18,7 @@ d_alive() { systemctl is-active --quiet docker.service && timeout 20 docker info
 d_version() { timeout 20 docker version --format '{{.Server.Version}}' 2>/dev/null || dpkg-query -W -f='${Version}' docker.io; }
 d_uninstall() { apt_get purge docker.io containerd runc >&2 || :; rm -rf /var/lib/docker /var/lib/containerd; }
 
-d_image_import() { timeout 900 docker load -i "$1" >&2; }
+d_image_import() { timeout "$WORKLOAD_TIMEOUT" docker load -i "$1" >&2; }
 
 # The workload: one container, the same image and arguments as the Kubernetes Deployment.
 d_workload_deploy() {

@@ -23,4 +23,4 @@ d_wait_ready() { k8s_wait_ready "$1"; }
 d_alive() { systemctl is-active --quiet k0scontroller.service; }
 d_version() { k0s version 2>/dev/null; }
 d_uninstall() { k0s stop >&2 || :; k0s reset >&2 || :; }
-d_image_import() { timeout 900 k0s ctr images import "$1" >&2; }
+d_image_import() { timeout "$WORKLOAD_TIMEOUT" k0s ctr images import "$1" >&2; }

@@ -16,4 +16,4 @@ d_wait_ready() { k8s_wait_ready "$1"; }
 d_alive() { systemctl is-active --quiet k3s.service; }
 d_version() { k3s --version 2>/dev/null | awk 'NR == 1 { print $3 }'; }
 d_uninstall() { [ ! -x /usr/local/bin/k3s-uninstall.sh ] || /usr/local/bin/k3s-uninstall.sh >&2; }
-d_image_import() { timeout 900 k3s ctr images import "$1" >&2; }
+d_image_import() { timeout "$WORKLOAD_TIMEOUT" k3s ctr images import "$1" >&2; }

@@ -40,4 +40,4 @@ d_wait_ready() {
 d_alive() { systemctl is-active --quiet snap.microk8s.daemon-kubelite.service; }
 d_version() { snap list microk8s 2>/dev/null | awk 'NR == 2 { print $2 }'; }
 d_uninstall() { timeout 600 snap remove --purge microk8s >&2 || :; }
-d_image_import() { timeout 900 "$MICROK8S" images import < "$1" >&2; }
+d_image_import() { timeout "$WORKLOAD_TIMEOUT" "$MICROK8S" images import < "$1" >&2; }

@@ -20,6 +20,11 @@ note_error() {
 # The last lines of a log, on one line: the reason a step failed, for a result's errors.
 last_lines() { tail -n 3 "$1" 2>/dev/null | tr '\n' ' ' | cut -c1-400; }
 
+# why_failed RC LOG: timeout's exit 124 says nothing on its own, so name it.
+why_failed() {
+  if [ "$1" = 124 ]; then echo "timed out (exit 124) $(last_lines "$2")"; else last_lines "$2"; fi
+}
+
 # wait_for TIMEOUT_S WHAT CMD [ARGS...]: run CMD until it succeeds; says what it waited for when it
 # gives up, and returns 1. CMD may be a shell function, so it must bound each try itself (kc and
 # the kit's checks do; plain commands go through timeout).
