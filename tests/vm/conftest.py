@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import threading
 import time
@@ -18,6 +19,15 @@ from components.commands import KIT_DIR, BenchPlan, cell_commands, kit_hash
 from tests.vm import images, qemu, workload_image
 
 KIT_VERSION = (KIT_DIR / "VERSION").read_text().strip()
+
+
+def _terminate(signum: int, frame: object) -> None:
+    # SIGTERM (a CI cancel, a kill) would end Python without running any finally: make it an
+    # interrupt, so the harness still stops every qemu and removes its overlay.
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+signal.signal(signal.SIGTERM, _terminate)
 # Short windows: enough samples for the statistics, without making the suite slow.
 SETTLE_S, INTERVAL_S, SAMPLES = 10, 2, 5
 
