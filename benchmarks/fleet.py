@@ -143,11 +143,9 @@ def write_artifacts(run: Run, outputs: dict[str, Any] | None, error: str | None)
     if outputs and outputs.get("results"):
         from benchmarks import report
 
-        rows = report.build_rows(report._results_in(outputs, "stack outputs"))
-        (run.artifacts / "report.md").write_text(report.markdown(rows))
-        report.chart(rows, run.artifacts / "report.png")
-        (run.artifacts / "report.html").write_text(
-            report.html_page(rows, run.artifacts / "report.png", f"k8s-footprint run {run.stack_name}"))
+        rows = report.build_rows(report.results_in(outputs, "stack outputs"))
+        report.render(rows, run.artifacts / "report.md", run.artifacts / "report.png", run.artifacts / "report.html",
+                      f"k8s-footprint run {run.stack_name}")
 
 
 def teardown(stack: StackOps, run: Run, say: Callable[[str], None]) -> bool:

@@ -49,13 +49,13 @@ def _validate(doc: Any, where: str) -> dict[str, Any]:
     return dict(doc)
 
 
-def _results_in(doc: Any, where: str) -> list[dict[str, Any]]:
+def results_in(doc: Any, where: str) -> list[dict[str, Any]]:
     if isinstance(doc, dict) and doc.get("schema") == RESULT_SCHEMA:
         return [_validate(doc, where)]
     if isinstance(doc, dict) and isinstance(doc.get("results"), dict):  # pulumi stack output --json
         return [_validate(r, f"{where}: results.{cell}") for cell, r in doc["results"].items()]
     if isinstance(doc, list):
-        return [r for i, item in enumerate(doc) for r in _results_in(item, f"{where}[{i}]")]
+        return [r for i, item in enumerate(doc) for r in results_in(item, f"{where}[{i}]")]
     got = doc.get("schema", "no schema field") if isinstance(doc, dict) else type(doc).__name__
     raise ReportError(f"{where}: not a result ({RESULT_SCHEMA}) nor stack outputs with 'results' (got {got})")
 
@@ -72,20 +72,20 @@ def load(paths: Sequence[str], stdin: Any = None) -> list[dict[str, Any]]:
     results: list[dict[str, Any]] = []
     for name in paths:
         if name == "-":
-            results += _results_in(_load_json((stdin or sys.stdin).read(), "<stdin>"), "<stdin>")
+            results += results_in(_load_json((stdin or sys.stdin).read(), "<stdin>"), "<stdin>")
             continue
         path = Path(name)
         if path.is_dir():
             for file in sorted(path.rglob("*.json")):
                 doc = _load_json(file.read_text(), str(file))
                 if isinstance(doc, dict) and (doc.get("schema") == RESULT_SCHEMA or "results" in doc):
-                    results += _results_in(doc, str(file))
+                    results += results_in(doc, str(file))
             continue
         try:
             text = path.read_text()
         except OSError as exc:
             raise ReportError(f"{name}: cannot read ({exc.strerror})") from None
-        results += _results_in(_load_json(text, name), name)
+        results += results_in(_load_json(text, name), name)
     if not results:
         raise ReportError(f"no results found in {', '.join(paths)}")
     return results
@@ -279,6 +279,21 @@ def html_page(rows: Sequence[Row], png: Path, title: str) -> str:
     )
 
 
+def render(rows: Sequence[Row], md: Path | None, png: Path | None, page: Path | None, title: str) -> str:
+    """Write whichever of table, chart and page are asked for (a page brings its chart); return the table."""
+    table = markdown(rows)
+    if md:
+        md.write_text(table)
+    if page and png is None:
+        png = page.with_suffix(".png")
+    if png:
+        chart(rows, png)
+    if page:
+        assert png is not None
+        page.write_text(html_page(rows, png, title))
+    return table
+
+
 # ---- comparing against a baseline --------------------------------------------------------------
 
 def mann_whitney_p(a: Sequence[float], b: Sequence[float]) -> float:
@@ -375,19 +390,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         rows = build_rows(load(args.inputs))
-        table = markdown(rows)
-        if args.markdown:
-            args.markdown.write_text(table)
-        else:
+        table = render(rows, args.markdown, args.png, args.html, args.title)
+        if not args.markdown:
             print(table)
-        png = args.png
-        if args.html and png is None:
-            png = args.html.with_suffix(".png")
-        if png:
-            chart(rows, png)
-        if args.html:
-            assert png is not None
-            args.html.write_text(html_page(rows, png, args.title))
         if args.baseline:
             changes = compare(build_rows(load(args.baseline)), rows, args.threshold_mib, args.threshold_pct)
             print(compare_markdown(changes))
