@@ -349,3 +349,25 @@ def test_stub_an_image_import_that_times_out_says_so_in_the_result(stubbed: Kit,
     result = benchmark(stubbed, "docker", "--image-tar", str(tar), "--workload-timeout", "2")
     assert result["status"] == "workload_failed"
     assert result["workload"]["error"].startswith(f"could not import {tar}: timed out (exit 124)")
+
+
+def test_oom_log_count_counts_system_and_cgroup_kills_and_nothing_else(tmp_path: Path) -> None:
+    # A journalctl stand-in that prints a kernel log as 6.1 writes it; the lines are the input under test.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    kernel_log = tmp_path / "kernel.log"
+    kernel_log.write_text(
+        "tail invoked oom-killer: gfp_mask=0x140dca(GFP_HIGHUSER_MOVABLE|__GFP_COMP|__GFP_ZERO), order=0\n"
+        "oom-kill:constraint=CONSTRAINT_NONE,nodemask=(null),cpuset=/,mems_allowed=0,task=tail,pid=901\n"
+        "Out of memory: Killed process 901 (tail) total-vm:845312kB, anon-rss:801224kB, file-rss:4kB\n"
+        "oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=/,task=mysqld,pid=1202\n"
+        "Memory cgroup out of memory: Killed process 1202 (mysqld) total-vm:1265304kB, anon-rss:402112kB\n"
+        "Out of memory: Kill process 77 (java) score 901 or sacrifice child\n"
+        "EXT4-fs (vda): mounted filesystem with ordered data mode\n")
+    journalctl = bin_dir / "journalctl"
+    journalctl.write_text(f"#!/bin/sh\ncat '{kernel_log}'\n")
+    journalctl.chmod(0o755)
+    script = f". '{KIT_DIR / 'lib' / 'common.sh'}'; oom_log_count 0"
+    proc = subprocess.run(["sh", "-c", script], capture_output=True, text=True, check=True, timeout=30,
+                          env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"})
+    assert proc.stdout.strip() == "3"

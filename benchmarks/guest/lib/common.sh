@@ -114,12 +114,15 @@ state_set() {
 
 oom_counter() { awk '$1 == "oom_kill" { print $2; found = 1 } END { if (!found) print "" }' /proc/vmstat; }
 
-# Kernel log lines about the OOM killer since epoch second $1.
+# Kernel log lines about the OOM killer since epoch second $1: one per kill, system-wide
+# ("Out of memory: Killed process") or in a cgroup over its limit, such as a pod
+# ("Memory cgroup out of memory: Killed process"); kernels before 5.x said "Kill process".
+OOM_KILL_LINE='out of memory: kill(ed)? process'
 oom_log_count() {
   if command -v journalctl >/dev/null 2>&1; then
-    timeout 30 journalctl -k -q --no-pager --since "@$1" 2>/dev/null | grep -c 'Out of memory' || :
+    timeout 30 journalctl -k -q --no-pager --since "@$1" 2>/dev/null | grep -ciE "$OOM_KILL_LINE" || :
   else
-    dmesg 2>/dev/null | grep -c 'Out of memory' || :
+    dmesg 2>/dev/null | grep -ciE "$OOM_KILL_LINE" || :
   fi
 }
 
