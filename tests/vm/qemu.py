@@ -74,7 +74,10 @@ class Guest:
     def ssh(self, command: str, timeout: float, check: bool = True) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(self.ssh_argv(command), capture_output=True, text=True, timeout=timeout, check=False)
         if check and proc.returncode != 0:
-            raise GuestError(f"ssh exited {proc.returncode}: {command[:200]}\nstderr tail:\n{proc.stderr[-2000:]}")
+            # 255 is ssh's own failure: the guest itself is the suspect, so show its console too.
+            console = f"\nconsole tail:\n{self.console_tail(20)}" if proc.returncode == 255 else ""
+            raise GuestError(f"ssh exited {proc.returncode}: {command[:200]}\nstderr tail:\n{proc.stderr[-2000:]}"
+                             f"{console}")
         return proc
 
     def _scp(self, args: list[str], timeout: float, attempts: int = 3) -> None:
