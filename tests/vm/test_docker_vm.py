@@ -17,7 +17,7 @@ from tests.vm import qemu
 from tests.vm.conftest import DockerCell, save_result
 from tests.vm.helpers import assert_sound, used
 
-pytestmark = pytest.mark.vm
+pytestmark = [pytest.mark.vm, pytest.mark.vm_docker]
 
 def test_docker_cell_measures_more_at_idle_and_more_again_under_mariadb(docker_cell: DockerCell, arch: str) -> None:
     result = docker_cell.run.result
