@@ -2,7 +2,8 @@
 # A stand-in for the commands the guest kit drives (curl, installers, k3s, k0s, microk8s, snap,
 # systemctl, apt-get, docker ...), linked under each name on PATH. It logs every call to
 # $STUB_DIR/calls.log and plays $STUB_SCENARIO: ok, wait_timeout (nothing ever becomes Ready),
-# probe_hang (the API server stops answering), import_hang (loading an image never ends).
+# probe_hang (the API server stops answering), import_hang (loading an image never ends),
+# boot_degraded and boot_hang (systemd's boot ends with a failed unit, or never ends).
 name=$(basename "$0")
 printf '%s %s\n' "$name" "$*" >> "$STUB_DIR/calls.log"
 scenario=${STUB_SCENARIO:-ok}
@@ -41,6 +42,12 @@ SCRIPT
   systemctl)
     case "$1" in
       is-enabled | is-active) installed && [ ! -e "$STUB_DIR/stopped" ] ;;
+      is-system-running)
+        case "$scenario" in
+          boot_degraded) echo degraded; exit 1 ;;
+          boot_hang) sleep 600 ;;
+          *) echo running ;;
+        esac ;;
       cat) [ -e "$STUB_DIR/k0s-unit" ] ;;
       *) : ;;
     esac ;;

@@ -44,10 +44,17 @@ def test_shellcheck_is_clean_over_the_whole_kit() -> None:
     assert proc.returncode == 0, proc.stdout
 
 
+def pcp_free_kib() -> int:
+    """Free pages on the per-CPU lists: the sum of every pageset's count in /proc/zoneinfo."""
+    pages = sum(int(line.split()[1]) for line in Path("/proc/zoneinfo").read_text().splitlines()
+                if line.split()[:1] == ["count:"])
+    return pages * os.sysconf("SC_PAGE_SIZE") // 1024
+
+
 def test_sample_matches_proc_meminfo_read_independently() -> None:
-    before = meminfo_kib()
+    before, pcp_before = meminfo_kib(), pcp_free_kib()
     proc = subprocess.run([str(K8SF), "sample"], capture_output=True, text=True, check=True)
-    after = meminfo_kib()
+    after, pcp_after = meminfo_kib(), pcp_free_kib()
     sample = json.loads(proc.stdout)
     assert sample["schema"] == "k8s-footprint/sample/v1"
     assert sample["mem_total_mib"] == round(before["MemTotal"] / 1024, 1)
@@ -58,14 +65,19 @@ def test_sample_matches_proc_meminfo_read_independently() -> None:
               for m in (before, after)]
     assert min(legacy) - 64 <= sample["used_legacy_mib"] <= max(legacy) + 64
     assert abs(sample["used_mib"] + sample["available_mib"] - sample["mem_total_mib"]) <= 0.2
+    pcp = sorted((pcp_before / 1024, pcp_after / 1024))
+    assert pcp[0] - 64 <= sample["pcp_free_mib"] <= pcp[1] + 64
     assert 1 <= len(sample["top_processes"]) <= 10
     rss = [p["rss_mib"] for p in sample["top_processes"]]
     assert rss == sorted(rss, reverse=True)
 
 
-def stats(values_mib: list[float], interval: int = 5) -> dict[str, Any]:
-    tsv = "".join(f"sample\nmem\t1000000\t{int(v * 1024)}\t{int((1000 - v) * 1024)}\t{int(v * 512)}\t0\n"
-                  for v in values_mib)
+def stats(values_mib: list[float], interval: int = 5, pcp_mib: list[float] | None = None) -> dict[str, Any]:
+    """The phase stats.awk makes of samples whose used memory is values_mib (and legacy half of it);
+    with pcp_mib, the samples carry the per-CPU free pages as kit 0.1.3 writes them."""
+    tail = [f"\t{int(v * 1024)}" for v in pcp_mib] if pcp_mib else [""] * len(values_mib)
+    tsv = "".join(f"sample\nmem\t1000000\t{int(v * 1024)}\t{int((1000 - v) * 1024)}\t{int(v * 512)}\t0{t}\n"
+                  for v, t in zip(values_mib, tail, strict=True))
     proc = subprocess.run(["awk", "-v", f"interval={interval}", "-f", str(KIT_DIR / "lib/stats.awk")],
                           input=tsv, capture_output=True, text=True, check=True)
     return dict(json.loads(proc.stdout))
@@ -82,6 +94,13 @@ def test_statistics_on_known_inputs() -> None:
     assert even["available_mib"]["median"] == 989.5
     hundred = stats([float(v) for v in range(100, 0, -1)])
     assert hundred["used_mib"]["p95"] == 95.0 and hundred["used_mib"]["median"] == 50.5
+
+
+def test_statistics_of_per_cpu_free_pages_when_the_samples_carry_them() -> None:
+    phase = stats([100, 100, 100, 100, 100], pcp_mib=[40, 2, 30, 1, 3])
+    assert phase["pcp_free_mib"] == {"median": 3.0, "max": 40.0}
+    # Samples from a kit before 0.1.3 (a re-run on the same instance) have no such column.
+    assert "pcp_free_mib" not in stats([100, 100, 100, 100, 100])
 
 
 def test_statistics_of_no_samples_is_an_empty_phase_not_a_crash() -> None:
@@ -159,6 +178,9 @@ def test_bare_bootstrap_and_benchmark_for_real_give_a_valid_result(kit: Kit) -> 
     assert result["status"] == "ok"
     assert result["phases"]["os"]["samples"] == 5 and result["phases"]["idle"]["samples"] == 5
     assert result["phases"]["workload"] is None and result["api"] is None
+    for phase in ("os", "idle"):
+        pcp = result["phases"][phase]["pcp_free_mib"]
+        assert 0 <= pcp["median"] <= pcp["max"]
     assert json.loads((kit.state / "result.json").read_text()) == result  # kept on the guest too
     assert kit.run("result").stdout == bench.stdout
 
@@ -321,6 +343,27 @@ def test_stub_failed_install_is_a_result_with_install_failed(stubbed: Kit) -> No
     result = benchmark(stubbed, "k3s")
     assert result["status"] == "install_failed"
     assert result["errors"][0] == "install of k3s failed; see the log on stderr"
+
+
+@needs_root
+@pytest.mark.parametrize(("scenario", "logged"), [
+    ("ok", None),
+    ("boot_degraded", "the boot finished with a failed unit"),
+    ("boot_hang", "the boot had not finished after 2 s"),
+])
+def test_stub_bootstrap_waits_for_the_boot_through_systemd_not_cloud_init(stubbed: Kit, scenario: str,
+                                                                          logged: str | None) -> None:
+    stubbed.env["STUB_SCENARIO"] = scenario
+    stubbed.env["K8SF_BOOT_TIMEOUT"] = "2"
+    proc = stubbed.run("bootstrap", "bare", *QUICK)
+    assert proc.returncode == 0, proc.stderr
+    assert parse_bootstrap(proc.stdout, "bare")["status"] == "ok"
+    calls = stubbed.calls()
+    # Before the OS baseline (quiet_machine's swapoff comes right before it), and no Python run.
+    assert calls.index("systemctl is-system-running --wait") < calls.index("swapoff -a")
+    assert not any(c.startswith("cloud-init") for c in calls)
+    if logged:
+        assert logged in proc.stderr
 
 
 @needs_root

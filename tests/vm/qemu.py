@@ -178,15 +178,17 @@ def boot(arch: str, image: GuestImage, cell: str, memory_mib: int = 1024, ssh_ti
                 raise GuestError(f"{cell}: no SSH after {limit:.0f} s; console:\n{guest.console_tail()}")
             time.sleep(3)
         guest.boot_s = round(time.monotonic() - t0, 1)
-        log(f"{cell}: SSH answered after {guest.boot_s} s; waiting for cloud-init to finish")
+        log(f"{cell}: SSH answered after {guest.boot_s} s; waiting for the boot (cloud-init included) to finish")
         # cloud-init is still at work when SSH first answers; let it finish so nothing it
-        # restarts cuts a copy off (the kit's bootstrap waits for it too).
+        # restarts cuts a copy off. Its stages are boot jobs, so systemd's wait covers them, as in
+        # the kit's bootstrap, and runs no Python on the guest right before the OS baseline.
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline:
             try:
-                # Any answer means cloud-init is done (1 and 2 are done with errors: the test image
-                # has no locales, so its locale module fails); 255 is ssh's own: the connection dropped.
-                if guest.ssh("cloud-init status --wait >/dev/null", timeout=620, check=False).returncode != 255:
+                # Any answer means the boot is over (1 is "degraded": the test image has no
+                # locales, so cloud-init's locale module fails); 255 is ssh's own: the connection dropped.
+                if guest.ssh("timeout 600 systemctl is-system-running --wait >/dev/null", timeout=620,
+                             check=False).returncode != 255:
                     break
             except subprocess.TimeoutExpired:
                 pass

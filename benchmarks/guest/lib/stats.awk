@@ -3,6 +3,7 @@
 #   median: the middle value, or the mean of the two middle values;
 #   p95: nearest rank, the value at position ceil(0.95 n) of the sorted samples.
 # Cgroups are reported as the median of their working set; processes as in the last sample.
+# pcp_free_mib (free pages on the per-CPU lists) appears when the samples carry it (kit 0.1.3 on).
 
 function sort(a, n,    i, j, v) {
   for (i = 2; i <= n; i++) { v = a[i]; for (j = i - 1; j >= 1 && a[j] > v; j--) a[j + 1] = a[j]; a[j + 1] = v }
@@ -18,7 +19,7 @@ function jstr(s) { gsub(/\\/, "\\\\", s); gsub(/"/, "\\\"", s); return "\"" s "\
 
 BEGIN { FS = "\t"; n = 0 }
 $1 == "sample" { nproc = 0; next }
-$1 == "mem" { n++; used[n] = $3; avail[n] = $4; legacy[n] = $5; next }
+$1 == "mem" { n++; used[n] = $3; avail[n] = $4; legacy[n] = $5; if (NF >= 7) { npcp++; pcp[npcp] = $7 }; next }
 $1 == "cg" { k = ++cgn[$2]; cgv[$2, k] = $3; next }
 $1 == "proc" { nproc++; pname[nproc] = $2; pval[nproc] = $3; next }
 
@@ -30,7 +31,9 @@ END {
   }
   printf "{\"samples\":%d,\"interval_s\":%s", n, interval
   printf ",\"used_mib\":%s,\"available_mib\":%s", summary(used, n), summary(avail, n)
-  printf ",\"used_legacy_mib\":{\"median\":%s},\"cgroups_mib\":{", mib(median(legacy, n))
+  printf ",\"used_legacy_mib\":{\"median\":%s}", mib(median(legacy, n))
+  if (npcp > 0) { m = median(pcp, npcp); printf ",\"pcp_free_mib\":{\"median\":%s,\"max\":%s}", mib(m), mib(pcp[npcp]) }
+  printf ",\"cgroups_mib\":{"
   sep = ""
   for (g in cgn) {
     m = cgn[g]; delete tmp
