@@ -143,6 +143,25 @@ class Row:
             for r in self.results)
 
     @property
+    def footprint_net(self) -> Stat | None:
+        """The footprint less the change in free pages on the per-CPU lists (kit 0.1.3 on), which
+        MemAvailable leaves out and so counts as used; None unless every repetition carries them."""
+        nets = []
+        for r in self.results:
+            i, o = _median_used(r, "idle"), _median_used(r, "os")
+            pi, po = _median_used(r, "idle", "pcp_free_mib"), _median_used(r, "os", "pcp_free_mib")
+            if i is None or o is None or pi is None or po is None:
+                return None
+            nets.append((i - pi) - (o - po))
+        return Stat.of(nets)
+
+    def footprint_cell(self) -> str:
+        gross, net = self.footprint, self.footprint_net
+        if gross is None:
+            return "-"
+        return f"{gross} ({net} net)" if net is not None else str(gross)
+
+    @property
     def statuses(self) -> dict[str, int]:
         counts: dict[str, int] = {}
         for r in self.results:
@@ -201,8 +220,10 @@ HEADER = ("| distro | arch | n | os MiB | idle MiB | workload MiB | footprint Mi
 def markdown(rows: Sequence[Row]) -> str:
     lines = [
         "Used memory (MemTotal − MemAvailable) in MiB: median [p95] over repetitions. Footprint: idle minus "
-        "the same instance's os phase. 2022 MB: the seed's `free -m` used, procps 3.3's formula "
-        "(MemTotal − MemFree − Buffers − Cached − SReclaimable), shown beside ours by that formula.",
+        "the same instance's os phase; net: less the change in free pages on the kernel's per-CPU lists, "
+        "which MemAvailable counts as used (results from kit 0.1.3 on). 2022 MB: the seed's `free -m` used, "
+        "procps 3.3's formula (MemTotal − MemFree − Buffers − Cached − SReclaimable), shown beside ours by that "
+        "formula.",
         "",
         HEADER,
         "|" + "---|" * (HEADER.count("|") - 1),
@@ -213,7 +234,7 @@ def markdown(rows: Sequence[Row]) -> str:
         delta = f"{idle.median - docker.median:+.0f}" if idle and docker and row.distro != "docker" else "-"
         cells = [row.distro, row.arch, str(len(row.results))]
         cells += [str(s) if (s := row.stat(p)) else "-" for p in ("os", "idle", "workload")]
-        cells += [str(row.footprint) if row.footprint else "-", delta, row.api("idle"), row.api("workload")]
+        cells += [row.footprint_cell(), delta, row.api("idle"), row.api("workload")]
         cells += [", ".join(f"{k} {v}" for k, v in sorted(row.statuses.items())), str(row.oom_kills), seed_note(row)]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

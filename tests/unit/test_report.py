@@ -44,6 +44,24 @@ def test_rows_pool_repetitions_and_compute_footprint_and_delta_vs_docker() -> No
     assert "ok 2, oom 1" in line and "| 750 (ours, same formula: 150) |" in line
 
 
+def test_footprint_net_of_the_per_cpu_lists_when_every_repetition_carries_them() -> None:
+    def with_pcp(r: dict[str, Any], os_pcp: float, idle_pcp: float) -> dict[str, Any]:
+        r["phases"]["os"]["pcp_free_mib"] = {"median": os_pcp, "max": os_pcp + 1}
+        r["phases"]["idle"]["pcp_free_mib"] = {"median": idle_pcp, "max": idle_pcp + 1}
+        return r
+
+    # As measured: 46 MiB on the lists during the OS baseline, 13 at idle.
+    docker = report.build_rows([with_pcp(result("docker", os_=233, idle=277), 46, 13)])[0]
+    assert docker.footprint == report.Stat(44, 44, 1)
+    assert docker.footprint_net == report.Stat(77, 77, 1)
+    line = next(x for x in report.markdown([docker]).splitlines() if x.startswith("| docker |"))
+    assert "| 44 (77 net) |" in line
+    # One repetition from an older kit: no net figure rather than a figure from half the runs.
+    mixed = report.build_rows([with_pcp(result("docker", os_=233, idle=277), 46, 13),
+                               result("docker", rep=2, os_=190, idle=250)])[0]
+    assert mixed.footprint_net is None and mixed.footprint_cell() == "52 [60]"
+
+
 def test_api_column_shows_latency_or_the_error() -> None:
     ok = result("k3s")
     bad = result("k3s", rep=2, status="api_unresponsive")
