@@ -17,7 +17,7 @@ help:
 	@echo "make up        create the venv, then 'pulumi up' on the $(STACK) stack (libvirt, local file state)"
 	@echo "make destroy   'pulumi destroy' on the $(STACK) stack"
 	@echo "make results   print the stack's results as JSON"
-	@echo "make test      linters, unit and kit tests, and the x86_64 VM tests where this machine can run them"
+	@echo "make test      linters, unit and kit tests, and the VM tests but the emulated aarch64 Docker cell"
 	@echo "make test-vm   the VM tests on both arches (x86_64 and emulated aarch64); writes $(VM_RESULTS)"
 	@echo "make bench     program scaling under mocks, and the sampler's cost beside node-exporter"
 
@@ -82,8 +82,9 @@ lint: venv
 unit: venv
 	$(PY) -m pytest tests/unit tests/guest
 
-# The VM tests build and cache guest images on first use (x86_64 ~2 min; they skip with the
-# reason when qemu, debootstrap or root are missing).
+# The VM tests build and cache guest images on first use (x86_64 ~2 min, arm64 ~8; they skip with
+# the reason when qemu, debootstrap or root are missing). The emulated aarch64 Docker cell alone
+# takes about 35 min, so only test-vm runs it.
 test: lint
 	$(PY) -m pytest tests/unit tests/guest tests/vm -m "not (vm_aarch64 and vm_docker)" --capture=tee-sys
 
