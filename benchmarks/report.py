@@ -100,6 +100,12 @@ def _median_used(result: dict[str, Any], phase: str, key: str = "used_mib") -> f
     return float(data[key]["median"])
 
 
+def _mib(value: float) -> str:
+    """Whole MiB; a small negative difference prints as 0, not -0."""
+    text = f"{value:.0f}"
+    return "0" if text == "-0" else text
+
+
 def _p95(values: Sequence[float]) -> float:
     ordered = sorted(values)
     return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
@@ -119,7 +125,7 @@ class Stat:
         return cls(statistics.median(known), _p95(known), len(known)) if known else None
 
     def __str__(self) -> str:
-        return f"{self.median:.0f} [{self.p95:.0f}]" if self.n > 1 else f"{self.median:.0f}"
+        return f"{_mib(self.median)} [{_mib(self.p95)}]" if self.n > 1 else _mib(self.median)
 
 
 @dataclass

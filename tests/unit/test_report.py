@@ -62,6 +62,11 @@ def test_footprint_net_of_the_per_cpu_lists_when_every_repetition_carries_them()
     assert mixed.footprint_net is None and mixed.footprint_cell() == "52 [60]"
 
 
+def test_a_difference_just_below_zero_prints_as_0_not_minus_0() -> None:
+    assert str(report.Stat(-0.3, -0.3, 1)) == "0"
+    assert str(report.Stat(-0.6, 2.4, 2)) == "-1 [2]"
+
+
 def test_api_column_shows_latency_or_the_error() -> None:
     ok = result("k3s")
     bad = result("k3s", rep=2, status="api_unresponsive")
