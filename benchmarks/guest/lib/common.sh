@@ -138,7 +138,7 @@ dpkg_recover() {
 
 # Wait until systemd has finished booting: cloud-init's stages are boot jobs, so this waits for
 # them too. Not `cloud-init status --wait`: that is a Python process, and the free pages it left on
-# the kernel's per-CPU lists read as 30 to 45 MiB of "used" in the OS baseline right after it
+# the kernel's per-CPU lists read as 25 to 45 MiB of "used" in the OS baseline right after it
 # (1 GiB guest, 1 vCPU; MemAvailable does not count those pages).
 wait_boot_finished() { # SECONDS
   log "waiting for the boot to finish, cloud-init included (at most $1 s)"

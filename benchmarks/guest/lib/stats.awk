@@ -32,6 +32,7 @@ END {
   printf "{\"samples\":%d,\"interval_s\":%s", n, interval
   printf ",\"used_mib\":%s,\"available_mib\":%s", summary(used, n), summary(avail, n)
   printf ",\"used_legacy_mib\":{\"median\":%s}", mib(median(legacy, n))
+  # median() sorts in place, so pcp[npcp] is then the largest.
   if (npcp > 0) { m = median(pcp, npcp); printf ",\"pcp_free_mib\":{\"median\":%s,\"max\":%s}", mib(m), mib(pcp[npcp]) }
   printf ",\"cgroups_mib\":{"
   sep = ""
