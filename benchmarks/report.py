@@ -100,6 +100,19 @@ def _median_used(result: dict[str, Any], phase: str, key: str = "used_mib") -> f
     return float(data[key]["median"])
 
 
+def _footprint(result: dict[str, Any], net: bool) -> float | None:
+    """idle minus os on one instance; with net, each phase less its free pages on the per-CPU lists."""
+    def used(phase: str) -> float | None:
+        value = _median_used(result, phase)
+        if not net or value is None:
+            return value
+        pcp = _median_used(result, phase, "pcp_free_mib")
+        return None if pcp is None else value - pcp
+
+    idle, os_ = used("idle"), used("os")
+    return None if idle is None or os_ is None else idle - os_
+
+
 def _mib(value: float) -> str:
     """Whole MiB; a small negative difference prints as 0, not -0."""
     text = f"{value:.0f}"
@@ -143,23 +156,14 @@ class Row:
     @property
     def footprint(self) -> Stat | None:
         """idle minus os, on the same instance."""
-        return Stat.of(
-            (i - o) if (i := _median_used(r, "idle")) is not None and (o := _median_used(r, "os")) is not None
-            else None
-            for r in self.results)
+        return Stat.of(_footprint(r, net=False) for r in self.results)
 
     @property
     def footprint_net(self) -> Stat | None:
         """The footprint less the change in free pages on the per-CPU lists (kit 0.1.3 on), which
         MemAvailable leaves out and so counts as used; None unless every repetition carries them."""
-        nets = []
-        for r in self.results:
-            i, o = _median_used(r, "idle"), _median_used(r, "os")
-            pi, po = _median_used(r, "idle", "pcp_free_mib"), _median_used(r, "os", "pcp_free_mib")
-            if i is None or o is None or pi is None or po is None:
-                return None
-            nets.append((i - pi) - (o - po))
-        return Stat.of(nets)
+        nets = [_footprint(r, net=True) for r in self.results]
+        return None if None in nets else Stat.of(nets)
 
     def footprint_cell(self) -> str:
         gross, net = self.footprint, self.footprint_net
