@@ -108,17 +108,18 @@ def _f(*paths: str) -> frozenset[str]:
 
 RULES: Final[dict[str, Rule]] = {
     # --- pulumi-command 1.2.1 ------------------------------------------------------------------------------
-    # Only `triggers` carries `provider:"replaceOnChanges"` (CMD common/inputs.go:10; schema.json:290). `create`,
-    # `update`, `delete` (inputs.go:12-14), `stdin`, `logging`, `connection`, `environment`,
-    # `addPreviousOutputInEnv` (remote/command.go:44-48) have no tag: a change is an update, and Update runs
-    # `update` if set, else `create` again, on the NEW connection (remote/commandController.go:63-83). Delete
-    # runs `delete` only if set (commandController.go:86-92).
+    # Only `triggers` carries `provider:"replaceOnChanges"` (CMD common/inputs.go:10; the schema,
+    # provider/cmd/pulumi-resource-command/schema.json:468). `create`, `update`, `delete` (inputs.go:12-14),
+    # `stdin`, `logging`, `connection`, `environment`, `addPreviousOutputInEnv` (remote/command.go:44-48) have no
+    # tag: a change is an update, and Update runs `update` if set, else `create` again, on the NEW connection
+    # (remote/commandController.go:63-83). Delete runs `delete` only if set (commandController.go:86-92).
     # How `triggers` replaces: the provider marks a top-level "triggers" add/remove as replace (GOP
     # resource.go:1141-1146), but an element change is keyed "triggers[0]", which that lookup misses; the SDK
     # adds the option replace_on_changes=["triggers[*]"] (PYCMD remote/command.py:455), which the engine
     # applies (ENG step_generator.go:2045, 3339). Either way a change in triggers replaces.
     "command:remote:Command": Rule("infer", _f("triggers")),
-    # CopyToRemote: only `triggers` replaces (CMD remote/copy.go:38; PYCMD remote/copy_to_remote.py:259).
+    # CopyToRemote: only `triggers` replaces (CMD remote/copy.go:38, schema.json:587; PYCMD
+    # remote/copy_to_remote.py:259).
     # `source`, `remotePath`, `connection` (copy.go:37-40) update; Update copies again only when the source's
     # hash or remotePath changed (copyController.go:148-153). There is no Delete (copyController.go:66-70 lists
     # no CustomDelete): a replace or destroy leaves the old files on the host.
@@ -181,27 +182,28 @@ RULES: Final[dict[str, Rule]] = {
     # is an update of the provider and no resource is replaced for it (BR provider.go:824-835).
     "pulumi:providers:libvirt": Rule("provider", _f()),
     # --- pulumi-aws 7.51.1 (AWS: not at the pinned terraform-provider-aws version; see module docstring) -----
-    # ec2_instance.go@0015dfcd: ami ForceNew+Computed+Optional (lines 61-66; "ami" is the first attribute).
-    # Also ForceNew there: associate_public_ip_address, availability_zone, cpu_core_count, cpu_threads_per_core,
-    # cpu_options.*, ebs_block_device.*, ebs_optimized, enclave_options.enabled, ephemeral_block_device,
-    # hibernation, host_id, ipv6_address_count, ipv6_addresses, key_name, launch_template, network_interface.*,
-    # placement_group, placement_partition_number, private_dns_name_options, private_ip, security_groups,
-    # subnet_id, tenancy, root_block_device.{encrypted,kms_key_id}. Pinned-version confirmation (PYAWS):
-    # root_block_device encrypted/kms_key_id replace (ec2/_inputs.py:6590), security_groups replace
-    # (ec2/instance.py:217).
+    # Two copies of internal/service/ec2/ec2_instance.go were read: @0015dfcd (aws-sdk-go v1) and a later
+    # aws-sdk-go-v2 copy (search-index file id 1794561789, commit not reported). Both: ami ForceNew + Computed +
+    # Optional (the first schema attribute: lines 61-66 @0015dfcd), and ForceNew associate_public_ip_address,
+    # availability_zone, cpu_core_count, cpu_threads_per_core, cpu_options.*, ebs_block_device.*, ebs_optimized,
+    # enclave_options.enabled, ephemeral_block_device, hibernation, host_id, ipv6_addresses, key_name,
+    # launch_template, network_interface.*, placement_group, placement_partition_number,
+    # private_dns_name_options, private_ip, security_groups, subnet_id, tenancy,
+    # root_block_device.{encrypted,kms_key_id}. The v2 copy adds instance_market_options, ForceNew down to
+    # every spot_options field, and drops ForceNew from ipv6_address_count.
+    # Confirmed at the pinned version by the installed SDK (PYAWS): root_block_device encrypted/kms_key_id
+    # replace (ec2/_inputs.py:6590), security_groups replace (ec2/instance.py:217).
     # Updatable: tags, volume_tags, vpc_security_group_ids, metadata_options (ModifyInstanceMetadataOptions),
     # root_block_device.{volume_size,volume_type,iops,throughput,delete_on_termination,tags} (ModifyVolume),
     # instance_type and user_data with a stop/start of the instance (modifyInstanceAttributeWithStopStart;
     # PYAWS ec2/instance.py:99, 125). user_data replaces only with user_data_replace_on_change (ForceNewIf in
     # CustomizeDiff; PYAWS ec2/instance.py:125-127): see _conditional_replace_on.
-    # instanceMarketOptions is absent from the file version read; it is listed as replacing on the docs' word
-    # that market options can't be changed on a running instance: UNVERIFIED. `region` (new in pulumi-aws v7):
-    # UNVERIFIED, assumed to replace.
+    # `region` (new in pulumi-aws v7, injected by the v6 provider): UNVERIFIED, assumed to replace.
     "aws:ec2/instance:Instance": Rule(
         "tf",
         _f("ami", "associatePublicIpAddress", "availabilityZone", "cpuCoreCount", "cpuThreadsPerCore",
            "cpuOptions", "ebsBlockDevices", "ebsOptimized", "enclaveOptions", "ephemeralBlockDevices", "hibernation",
-           "hostId", "ipv6AddressCount", "ipv6Addresses", "keyName", "launchTemplate", "networkInterfaces",
+           "hostId", "ipv6Addresses", "keyName", "launchTemplate", "networkInterfaces",
            "placementGroup", "placementPartitionNumber", "privateDnsNameOptions", "privateIp", "securityGroups",
            "subnetId", "tenancy", "rootBlockDevice.encrypted", "rootBlockDevice.kmsKeyId", "instanceMarketOptions",
            "region"),
@@ -300,8 +302,8 @@ def _leaves(value: Any, path: str) -> Iterator[tuple[str, Any]]:
 
 
 def _flat(props: Mapping[str, Any]) -> dict[str, Any]:
-    """Leaves of a property map; a None value is the same as an absent one (the bridge unmarshals with
-    SkipNulls, BR provider.go:1118-1119)."""
+    """Leaves of a property map; a None value is the same as an absent one (the SDK does not send it:
+    pulumi 3.272.0 runtime/rpc.py:243-244)."""
     return {path: val for key, sub in props.items() for path, val in _leaves(sub, key) if val is not None}
 
 

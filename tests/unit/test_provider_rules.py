@@ -74,6 +74,10 @@ def test_command_triggers_replace_create_and_connection_update() -> None:
     assert plan_step(CMD, COMMAND, with_(COMMAND, delete="sudo k8sf uninstall")) == "update"
     assert plan_step(CMD, COMMAND, with_(COMMAND, stdin="secret")) == "update"
     assert plan_step(CMD, COMMAND, with_(COMMAND, connection=with_(CONN, host="10.213.0.11"))) == "update"
+    # The option the SDK itself adds (pulumi_command/remote/command.py:455), as the mock monitor sees it.
+    sdk = Options(replace_on_changes=("triggers[*]",))
+    assert plan_step(CMD, COMMAND, with_(COMMAND, create="x"), sdk) == "update"
+    assert plan_step(CMD, COMMAND, with_(COMMAND, triggers=["sha-2"]), sdk) == "replace"
 
 
 def test_command_on_a_replaced_vm_in_preview_is_an_update_not_a_replace() -> None:
