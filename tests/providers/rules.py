@@ -8,20 +8,23 @@ Sources (read, not guessed; "file:line@version"):
   CMD   github.com/pulumi/pulumi-command, git tag v1.2.1, provider/pkg/provider/...
   GOP   github.com/pulumi/pulumi-go-provider v1.3.0 (the version pulumi-command v1.2.1's provider/go.mod pins)
   ENG   github.com/pulumi/pulumi/pkg/v3 v3.274.0, resource/deploy/step_generator.go. v3.272.0 itself could not
-        be had (the Go proxy answers 403 for it; the GitHub snapshot stops at v3.259.0). The functions cited
-        were compared: identical in v3.274.0 and in main just after v3.259.0 (5cd93859e8, 2026-08-21), so
-        v3.272.0, between the two, has them too. Line numbers are v3.274.0's.
+        be had (the Go proxy lists v3.260.0 then v3.274.0; v3.272.0 answers 403). Every function cited here
+        (shouldTriggerReplace, diff, processIgnoreChanges, applyReplaceOnChanges, calculateDependentReplacements,
+        findDependentCascadeReplacements, generateStepsFromDiff) is byte-identical in v3.260.0 and v3.274.0,
+        both downloaded from the proxy, so v3.272.0 has them too. Line numbers are v3.274.0's.
   BR    github.com/pulumi/pulumi-terraform-bridge/v3 v3.99.0 (pinned by pulumi-libvirt v0.5.4 provider/go.mod)
   SDK   github.com/pulumi/terraform-plugin-sdk/v2 0c0bf0d65f10 (pulumi-libvirt v0.5.4's replace), helper/schema
   TPL   github.com/dmacvicar/terraform-provider-libvirt v0.8.1, libvirt/...
   PLV   github.com/pulumi/pulumi-libvirt v0.5.4 (provider/resources.go, cmd/pulumi-resource-libvirt/schema.json)
   TLS   github.com/hashicorp/terraform-provider-tls main d72d90e (2026-04-28). pulumi-tls 5.6.2 wraps
         609226f53114 (2026-05-13), which is not in the snapshot: NOT verified at the pinned commit.
-  AWS   terraform-provider-aws. The version pulumi-aws 7.51.1 wraps could not be determined here (its
-        provider/go.mod replaces it with ../upstream, a submodule, and the repo is too big to fetch).
-        Read instead: internal/service/ec2/ec2_instance.go@0015dfcd (older, aws-sdk-go v1 era),
-        ec2_key_pair.go@05bc9541 and vpc_security_group.go@01606926 (both v6 era). Confirmed at the pinned
-        version only where the installed pulumi_aws 7.51.1 SDK's docstrings say so (PYAWS below).
+  AWS   terraform-provider-aws. The version pulumi-aws 7.51.1 wraps could not be determined: pulumi-aws
+        builds it from ../upstream, a git submodule (provider/go.mod, in the copy read), the repository
+        (730 MB) is over the fetch limit, and the module is not on the Go proxy. Read instead:
+        internal/service/ec2/ec2_instance.go@0015dfcd (aws-sdk-go v1 era) and a later aws-sdk-go-v2 copy
+        (search-index file 1794561789, commit not given), ec2_key_pair.go@05bc9541 and
+        vpc_security_group.go@01606926 (both v6 era). Confirmed at the pinned version only where the installed
+        pulumi_aws 7.51.1 SDK's docstrings say so (PYAWS below).
   PYCMD / PYAWS   the installed SDKs: pulumi_command 1.2.1, pulumi_aws 7.51.1 (site-packages paths).
 """
 
@@ -407,7 +410,7 @@ def decide(
     hit = [urn for urn in opts.replace_with if urn in replaced]
     if hit:
         return Decision("replace", f"replaceWith {hit[0]} is replaced")
-    # ENG step_generator.go:3045-3053 (new since v3.259.0, PR #23818): replaced with its deletedWith target.
+    # ENG step_generator.go:3045-3053 (since v3.260.0, pulumi/pulumi#23818): replaced with its deletedWith target.
     if opts.deleted_with and opts.deleted_with in replaced:
         return Decision("replace", f"deletedWith {opts.deleted_with} is replaced")
     # dependsOn alone changes no input, so it never replaces (ENG step_generator.go:3480-3484).
