@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import sys
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,11 +14,17 @@ from typing import Any
 
 import pulumi
 import pytest
+from google.protobuf import json_format
+from pulumi.runtime import rpc
+from pulumi.runtime.mocks import MockMonitor
 from pulumi.runtime.sync_await import _sync_await
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from components.commands import copy_destination  # noqa: E402 - after the path is set
+from tests.providers.rules import Options, canonical  # noqa: E402
 
 PROJECT = "k8s-footprint"
 
@@ -53,14 +61,81 @@ def fake_result(cell: str, distro: str, status: str = "ok") -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class Registration:
+    """One RegisterResource request as the engine receives it: the inputs and the resource options.
+
+    MockResourceArgs carries only the inputs; the options (ignoreChanges, replaceWith, ...) are
+    what decide a second `up`, so they are read from the request itself.
+    """
+
+    urn: str
+    typ: str
+    name: str
+    custom: bool
+    inputs: dict[str, Any]  # through rules.canonical(): assets as content hashes, secrets unwrapped
+    options: Options
+    property_deps: dict[str, tuple[str, ...]]
+    custom_timeouts: dict[str, str]
+
+
+class RecordingMonitor(MockMonitor):
+    """The SDK's mock monitor, keeping each registration's options (pulumi 3.272.0
+    runtime/resource.py:1286-1325 builds the request these fields come from)."""
+
+    def __init__(self, mocks: FleetMocks) -> None:
+        super().__init__(mocks)
+        self.fleet = mocks
+
+    def RegisterResource(self, request: Any) -> Any:
+        if request.type != "pulumi:pulumi:Stack":
+            trigger = (json_format.MessageToDict(request.replacement_trigger)
+                       if request.HasField("replacement_trigger") else None)
+            options = Options(
+                ignore_changes=tuple(request.ignoreChanges),
+                delete_before_replace=request.deleteBeforeReplace if request.deleteBeforeReplaceDefined else None,
+                replacement_trigger=trigger,
+                replace_with=tuple(request.replace_with),
+                deleted_with=request.deletedWith,
+                depends_on=tuple(request.dependencies),
+                replace_on_changes=tuple(request.replaceOnChanges),
+            )
+            timeouts = {k: getattr(request.customTimeouts, k) for k in ("create", "update", "delete")
+                        if getattr(request.customTimeouts, k)}
+            # Seen before new_resource runs, so a mock that rejects the inputs still leaves a record.
+            self.fleet.pending_options[(request.type, request.name)] = (
+                options, {k: tuple(v.urns) for k, v in request.propertyDependencies.items()}, timeouts)
+        response: Any = super().RegisterResource(request)  # type: ignore[no-untyped-call]
+        if request.type != "pulumi:pulumi:Stack":
+            options, deps, timeouts = self.fleet.pending_options.pop((request.type, request.name))
+            inputs = rpc.deserialize_properties(request.object)
+            self.fleet.registrations[response.urn] = Registration(
+                response.urn, request.type, request.name, request.custom, canonical(inputs), options, deps, timeouts)
+        return response
+
+
+class ProviderError(RuntimeError):
+    """What the real provider answers for inputs it refuses; the mock raises it where the provider would."""
+
+
 @dataclass
 class FleetMocks(pulumi.runtime.Mocks):
-    """Records every resource and invoke; returns provider-shaped state (camelCase keys)."""
+    """Records every resource and invoke; returns provider-shaped state (camelCase keys).
+
+    Where the real provider refuses inputs, or a real command would fail, this raises ProviderError
+    instead of answering: a program the real `pulumi up` would fail on fails here too.
+    """
 
     resources: list[pulumi.runtime.MockResourceArgs] = field(default_factory=list)
     calls: list[pulumi.runtime.MockCallArgs] = field(default_factory=list)
     statuses: dict[str, str] = field(default_factory=dict)  # cell -> status the fake kit reports
     addresses: dict[str, str] = field(default_factory=dict)  # machine resource name -> its address
+    registrations: dict[str, Registration] = field(default_factory=dict)  # urn -> request, with options
+    pending_options: dict[tuple[str, str], Any] = field(default_factory=dict)
+    ami: dict[str, str] = field(default_factory=lambda: {"amd64": "ami-amd64", "arm64": "ami-arm64"})
+    default_vpc: bool = True
+    # host:port -> files the CopyToRemote placed there, by pulumi-command's rule.
+    remote_files: dict[str, set[str]] = field(default_factory=dict)
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         self.resources.append(args)
@@ -69,16 +144,23 @@ class FleetMocks(pulumi.runtime.Mocks):
         if args.typ == "tls:index/privateKey:PrivateKey":
             state.update(publicKeyOpenssh="ssh-ed25519 AAAAC3NzaTEST k8sf", privateKeyOpenssh="PRIVATE-KEY-TEST")
         elif args.typ == "aws:ec2/instance:Instance":
-            state.update(publicIp=f"198.51.100.{n % 250}", arn=f"arn:aws:ec2:::instance/i-{n}")
+            # Stable per instance, as a running instance's address is from one `up` to the next.
+            slot = zlib.crc32(args.name.encode()) % 250
+            state.update(publicIp=f"198.51.100.{slot}", arn=f"arn:aws:ec2:::instance/i-{slot}")
             self.addresses[args.name] = state["publicIp"]
         elif args.typ == "aws:ec2/keyPair:KeyPair":
             state.setdefault("keyName", f"{args.name}-key")
         elif args.typ == "libvirt:index/domain:Domain":
             nics = state.get("networkInterfaces") or [{}]
-            nics[0] = {**nics[0], "addresses": [f"10.213.0.{n % 250}"]}
+            # Given addresses are the guest's (terraform-provider-libvirt v0.8.1 libvirt/domain.go:785-797
+            # puts them in the network's DHCP host table); else DHCP picks one.
+            nics[0] = {**nics[0], "addresses": nics[0].get("addresses") or [f"10.213.0.{n % 250}"]}
             state["networkInterfaces"] = nics
             self.addresses[args.name] = nics[0]["addresses"][0]
+        elif args.typ == "command:remote:CopyToRemote":
+            self._copy_to_remote(args.inputs)
         elif args.typ == "command:remote:Command":
+            self._check_kit_present(args.name, args.inputs)
             words = shlex.split(args.inputs["create"].split("; timeout ", 1)[1].split(";")[0])
             verb, distro = words[4], words[5]  # timeout N $S sh PATH VERB DISTRO ...
             stdout: dict[str, Any]
@@ -92,21 +174,66 @@ class FleetMocks(pulumi.runtime.Mocks):
             state.update(stdout=json.dumps(stdout) + "\n", stderr="")
         return f"{args.name}-id", state
 
+    @staticmethod
+    def _endpoint(inputs: dict[str, Any]) -> str:
+        connection = inputs["connection"]
+        connection = connection.get("value", connection)  # it arrives as a secret
+        return f"{connection['host']}:{connection.get('port', 22)}"
+
+    def _copy_to_remote(self, inputs: dict[str, Any]) -> None:
+        source, remote_path = inputs.get("source"), inputs.get("remotePath")
+        # pulumi-command v1.2.1 provider/pkg/provider/remote/copy.go:37-40: source is an asset or an
+        # archive, remotePath a string; both required.
+        if not isinstance(source, pulumi.Asset | pulumi.Archive) or not isinstance(remote_path, str):
+            raise ProviderError(f"CopyToRemote needs an asset or archive source and a remotePath, got {source!r}, "
+                                f"{remote_path!r}")
+        files = self.remote_files.setdefault(self._endpoint(inputs), set())
+        if isinstance(source, pulumi.FileArchive):
+            root = Path(source.path)
+            landing = copy_destination(remote_path, source.path)
+            files.update(f"{landing}/{p.relative_to(root).as_posix()}" for p in root.rglob("*") if p.is_file())
+        elif isinstance(source, pulumi.FileAsset):
+            files.add(remote_path)
+
+    def _check_kit_present(self, name: str, inputs: dict[str, Any]) -> None:
+        """A command that runs the kit from a path where the copy put nothing fails on the real host:
+        `sh` exits 2 with "Can't open", and pulumi-command fails the resource with the command's text
+        (v1.2.1 provider/pkg/provider/remote/commandController.go:63-83)."""
+        files = self.remote_files.get(self._endpoint(inputs), set())
+        for command in (inputs.get("create"), inputs.get("update")):
+            for script in re.findall(r"(/[^\s'\";]*/k8sf)\b", command or ""):
+                if script not in files:
+                    raise ProviderError(f"{name}: Process exited with status 2: sh: 0: cannot open {script}: "
+                                        f"No such file (the copy placed: {sorted(files)[:3]}...)")
+
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
         self.calls.append(args)
         if args.token == "aws:ssm/getParameter:getParameter":
             arch = "arm64" if "/arm64/" in args.args["name"] else "amd64"
-            return {"name": args.args["name"], "type": "String", "value": f"ami-{arch}", "id": args.args["name"]}, []
+            # The provider answers `value` as a secret (the data source marks it Sensitive);
+            # insecureValue is the same, in the clear (pulumi_aws 7.51.1 ssm/get_parameter.py:75-80).
+            ami = self.ami[arch]
+            return {"name": args.args["name"], "type": "String", "id": args.args["name"], "insecureValue": ami,
+                    "value": {rpc._special_sig_key: rpc._special_secret_sig, "value": ami}}, []
+        if args.token == "aws:ec2/getVpc:getVpc":
+            if not self.default_vpc:
+                # What the provider answers when no VPC matches (data source aws_vpc).
+                raise ProviderError("no matching EC2 VPC found")
+            return {"id": "vpc-default", "default": True, "cidrBlock": "172.31.0.0/16"}, []
         raise AssertionError(f"no mock for invoke {args.token}")
 
     def of_type(self, typ: str) -> list[pulumi.runtime.MockResourceArgs]:
         return [r for r in self.resources if r.typ == typ]
 
 
+def install_mocks(m: FleetMocks, stack: str = "dev") -> FleetMocks:
+    pulumi.runtime.set_mocks(m, project=PROJECT, stack=stack, preview=False, monitor=RecordingMonitor(m))
+    return m
+
+
 @pytest.fixture
 def mocks() -> Iterator[FleetMocks]:
-    m = FleetMocks()
-    pulumi.runtime.set_mocks(m, project=PROJECT, stack="dev", preview=False)
+    m = install_mocks(FleetMocks())
     pulumi.runtime.set_all_config({}, [])
     yield m
     pulumi.runtime.set_all_config({}, [])

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
@@ -318,8 +319,13 @@ def _raw_assets(value: Any) -> bool:
     return isinstance(value, list | tuple) and any(_raw_assets(v) for v in value)
 
 
+_SEGMENT = re.compile(r'\["((?:[^"\\]|\\.)*)"\]|\[([^\]]*)\]|([^.\[\]]+)')
+
+
 def _segments(path: str) -> list[str]:
-    return [s for s in path.replace("[", ".").replace("]", "").split(".") if s]
+    """A property path's segments: `a.b[0]`, `a[*].b` and `tags["k:v"]` (a quoted key may hold `.` and `:`),
+    as the engine parses them (sdk go/common/resource/properties_path.go:314-342 ParsePropertyPath)."""
+    return [quoted or bracket or bare for quoted, bracket, bare in _SEGMENT.findall(path)]
 
 
 def _under(path: str, pattern: str) -> bool:
