@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from components.config import FleetSpec, HostEntry
+from components.config import FleetSpec, HostEntry, address_slot
 
 
 @dataclass(frozen=True)
@@ -17,6 +17,10 @@ class Cell:
     # Cells in the same lane run one after another (maxParallelCells); None means no limit.
     lane: int | None = None
     previous: str | None = None  # the cell this one waits for, in its lane
+
+    @property
+    def slot(self) -> int:
+        return address_slot(self.arch, self.distro, self.repetition)
 
 
 def cell_name(arch: str, distro: str, repetition: int) -> str:

@@ -8,8 +8,10 @@ what is allowed, before a single resource is registered. Components never read p
 from __future__ import annotations
 
 import difflib
+import hashlib
 import ipaddress
 import json
+import platform
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -89,8 +91,48 @@ class FleetSpec:
     libvirt_uri: str = "qemu:///system"
     libvirt_pool: str = "default"
     libvirt_network_cidr: str = "10.213.0.0/24"
+    libvirt_host_arch: str = "x86_64"
     images: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_IMAGES))
     hosts: tuple[HostEntry, ...] = ()
+    # The hosts backend only: may destroy (and a replace) remove the distro from the user's machine?
+    allow_uninstall: bool = False
+
+
+def native_arch() -> str:
+    """This machine's arch, in the names the config uses."""
+    machine = platform.machine().lower()
+    return {"amd64": "x86_64", "arm64": "aarch64"}.get(machine, machine)
+
+
+def libvirt_uri_is_local(uri: str) -> bool:
+    """qemu:///system has no host part; qemu+ssh://lab/system names another machine."""
+    return "://" in uri and uri.split("://", 1)[1].startswith("/")
+
+
+def default_network_cidr(project: str, stack: str) -> str:
+    """A /24 per stack, so two stacks on one libvirt host don't share a NAT range. Derived from
+    the names, so it is the same on every run; make doctor refuses one that is already in use."""
+    third = hashlib.sha256(f"{project}/{stack}".encode()).digest()[0]
+    return f"10.213.{third}.0/24"
+
+
+def address_slot(arch: str, distro: str, repetition: int) -> int:
+    """A cell's fixed place among a libvirt fleet's guest addresses.
+
+    It depends on the cell alone, not on which other cells the stack has, so adding a distro or
+    an arch to a stack never moves an existing guest to another address (which would re-run its
+    commands: the address is part of their connection).
+    """
+    return ((repetition - 1) * len(DISTROS) + DISTROS.index(distro)) * len(ARCHES) + ARCHES.index(arch)
+
+
+# The first guest address in a libvirt fleet's network; below it sit the gateway and room to spare.
+FIRST_GUEST_OFFSET = 10
+
+
+def guest_capacity(network_cidr: str) -> int:
+    """How many address slots the network has after the reserved low addresses and the broadcast."""
+    return max(0, ipaddress.ip_network(network_cidr).num_addresses - FIRST_GUEST_OFFSET - 1)
 
 
 # key -> what the value may be, for messages and the README.
@@ -116,10 +158,12 @@ KEYS: dict[str, str] = {
     "libvirtUri": "a libvirt URI such as qemu:///system",
     "libvirtPool": "the name of an existing libvirt storage pool",
     "libvirtNetworkCidr": "a private IPv4 /16 to /28 for the fleet's NAT network",
+    "libvirtHostArch": "x86_64 or aarch64: the arch of the machine libvirtUri runs guests on",
     "images": "a map of arch to a cloud image URL or path",
     "hosts": "a list of {name, address, user, arch, port}",
     "sshPrivateKey": "the hosts' SSH private key, set with --secret",
     "runId": "letters, digits and -, at most 40",
+    "allowUninstall": "true or false (hosts backend only)",
 }
 
 
@@ -302,7 +346,7 @@ def parse(raw: Mapping[str, Any], *, project: str, stack: str, now: datetime,
     allow_other_sizes = r.boolean("allowOtherSizes", False)
     images = r.str_map("images", ARCHES, DEFAULT_IMAGES, check=lambda v: bool(v.strip()))
     cidrs = r.str_list("sshAllowedCidrs", (), check=_is_cidr)
-    network_cidr = raw.get("libvirtNetworkCidr") or "10.213.0.0/24"
+    network_cidr = raw.get("libvirtNetworkCidr") or default_network_cidr(project, stack)
     if r.has("libvirtNetworkCidr"):
         try:
             net = ipaddress.ip_network(str(network_cidr), strict=True)
@@ -310,10 +354,19 @@ def parse(raw: Mapping[str, Any], *, project: str, stack: str, now: datetime,
                 raise ValueError
         except ValueError:
             r.bad("libvirtNetworkCidr", network_cidr)
-            network_cidr = "10.213.0.0/24"
+            network_cidr = default_network_cidr(project, stack)
     libvirt_uri = str(raw.get("libvirtUri") or "qemu:///system")
     if not re.match(r"^[a-z0-9+]+://", libvirt_uri):
         r.bad("libvirtUri", libvirt_uri)
+    host_arch = r.choice("libvirtHostArch", ARCHES, native_arch())
+    if backend == "libvirt" and r.has("libvirtHostArch") and libvirt_uri_is_local(libvirt_uri) \
+            and host_arch != native_arch():
+        r.bad("libvirtHostArch", host_arch, f"libvirtUri {libvirt_uri!r} is this machine, which is {native_arch()}; "
+              "leave libvirtHostArch unset, or point libvirtUri at the other host")
+    elif backend == "libvirt" and not r.has("libvirtHostArch") and not libvirt_uri_is_local(libvirt_uri):
+        r.problems.append(f"{NAMESPACE}:libvirtHostArch is required when libvirtUri ({libvirt_uri!r}) is another "
+                          "machine: set it to that machine's arch, x86_64 or aarch64, so native guests get KVM "
+                          "and the others emulation")
     pool = str(raw.get("libvirtPool") or "default")
     if not re.match(r"^[A-Za-z0-9_.-]+$", pool):
         r.bad("libvirtPool", pool)
@@ -336,10 +389,16 @@ def parse(raw: Mapping[str, Any], *, project: str, stack: str, now: datetime,
         instance_types=instance_types, allow_other_sizes=allow_other_sizes, ssh_allowed_cidrs=cidrs,
         ttl_hours=r.integer("ttlHours", 1, 168, 4), spot=r.boolean("spot", False),
         libvirt_uri=libvirt_uri, libvirt_pool=pool, libvirt_network_cidr=str(network_cidr), images=images,
-        hosts=hosts,
+        libvirt_host_arch=host_arch, hosts=hosts, allow_uninstall=r.boolean("allowUninstall", False),
     )
 
     # Rules that span keys.
+    if backend == "libvirt":
+        need = 1 + max(address_slot(a, d, repetitions) for a in arches for d in distros)
+        if need > guest_capacity(str(network_cidr)):
+            r.problems.append(
+                f"{NAMESPACE}:libvirtNetworkCidr {network_cidr} has {guest_capacity(str(network_cidr))} guest "
+                f"addresses, and these cells need address slots up to {need}: use a larger network, such as a /22")
     if backend == "aws":
         if not cidrs:
             r.problems.append(f"{NAMESPACE}:sshAllowedCidrs is required for the aws backend: the CIDRs that may "
@@ -368,8 +427,12 @@ def parse(raw: Mapping[str, Any], *, project: str, stack: str, now: datetime,
                 r.problems.append(
                     f"{NAMESPACE}:hosts has {have} {arch} host(s) for {need} {arch} cell(s): each cell needs a "
                     "fresh host of its own; add hosts or narrow distros, arches or repetitions")
-    elif hosts:
-        r.problems.append(f"{NAMESPACE}:hosts is only used by the hosts backend, not {backend}")
+    else:
+        if hosts:
+            r.problems.append(f"{NAMESPACE}:hosts is only used by the hosts backend, not {backend}")
+        if r.has("allowUninstall"):
+            r.problems.append(f"{NAMESPACE}:allowUninstall is only used by the hosts backend, not {backend}: "
+                              "the other backends delete the whole machine")
 
     if r.problems:
         raise ConfigError(r.problems)
