@@ -9,7 +9,7 @@ import pulumi
 from components import config, cost
 from components.backends import Backend
 from components.benchmark import WorkloadBenchmark, WorkloadBenchmarkArgs
-from components.bootstrap import DistroBootstrap, DistroBootstrapArgs
+from components.bootstrap import DistroBootstrap, DistroBootstrapArgs, MachineLifecycle
 from components.cells import expand
 from components.commands import BenchPlan, cell_commands, kit_hash
 from components.results import summary_table
@@ -21,16 +21,18 @@ digest = kit_hash()
 benchmarks: dict[str, WorkloadBenchmark] = {}
 instances = {}
 for cell in expand(spec):
+    commands = cell_commands(BenchPlan.for_cell(spec, cell), digest)
     # maxParallelCells: a cell's instance waits until the previous cell in its lane is done.
     after = [benchmarks[cell.previous]] if cell.previous else []
-    instance = backend.instance(cell, after)
-    commands = cell_commands(BenchPlan.for_cell(spec, cell), digest)
+    instance = backend.instance(cell, after, commands.fingerprint())
+    lifecycle = MachineLifecycle(instance.machine, spec.allow_uninstall)
     bootstrap = DistroBootstrap(cell.name, DistroBootstrapArgs(
         cell=cell.name, host=instance.host, commands=commands, kit_digest=digest,
-        uninstall_on_destroy=instance.machine is None, deleted_with=instance.machine))
+        fingerprint=commands.fingerprint(), lifecycle=lifecycle))
     benchmarks[cell.name] = WorkloadBenchmark(cell.name, WorkloadBenchmarkArgs(
         cell=cell.name, host=instance.host, command=commands.benchmark, after=[bootstrap],
-        triggers=[digest], deleted_with=instance.machine))
+        triggers=[digest], deleted_with=instance.machine,
+        replace_with=[instance.machine or bootstrap.command]))
     instances[cell.name] = instance.description
 
 results = pulumi.Output.all(**{name: b.result for name, b in benchmarks.items()})

@@ -16,6 +16,32 @@ AMI_ARCH = {"x86_64": "amd64", "aarch64": "arm64"}
 AMI_USER = "ubuntu"
 
 
+# Tag keys whose later values must not update a resource in place.
+EXPIRES_AT = "k8s-footprint:expires-at"
+# The expiry is stamped when a resource is created, and it stays: ignoring it is what keeps every
+# later `up` from updating every resource's tags (the value moves with the clock).
+TAGS_IGNORED = (f'tags["{EXPIRES_AT}"]',)
+
+
+class NoDefaultVpcError(RuntimeError):
+    """The account has no default VPC in the region, which the fleet's instances are placed in."""
+
+
+def default_vpc_id(parent: pulumi.Resource) -> str:
+    """The default VPC's id, or an error that says how to get one.
+
+    A security group or instance made without a VPC or subnet goes to the default VPC; without one,
+    EC2 refuses the create late, with "VPCIdNotSpecified". Asking first fails at preview instead.
+    """
+    try:
+        vpc = aws.ec2.get_vpc(default=True, opts=pulumi.InvokeOptions(parent=parent))
+    except Exception as exc:
+        raise NoDefaultVpcError(
+            f"no default VPC found in this AWS region ({exc}); create one with `aws ec2 create-default-vpc`, "
+            "or use another region (aws:region)") from None
+    return str(vpc.id)
+
+
 def fleet_tags(stack: str, run_id: str, expires_at: str, cell: str | None = None) -> dict[str, str]:
     """Tags on every AWS resource, so the reaper can find what a stack left behind."""
     tags = {
@@ -42,10 +68,13 @@ class AwsAccess(pulumi.ComponentResource):
     def __init__(self, name: str, args: AwsAccessArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("k8s-footprint:index:AwsAccess", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        self.key_pair = aws.ec2.KeyPair(f"{name}-key", public_key=args.public_key, tags=dict(args.tags), opts=child)
+        tagged = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(ignore_changes=list(TAGS_IGNORED)))
+        self.key_pair = aws.ec2.KeyPair(f"{name}-key", public_key=args.public_key, tags=dict(args.tags),
+                                        opts=tagged)
         self.security_group = aws.ec2.SecurityGroup(
             f"{name}-ssh",
             description="k8s-footprint: SSH from the configured CIDRs only",
+            vpc_id=default_vpc_id(self),
             ingress=[aws.ec2.SecurityGroupIngressArgs(
                 protocol="tcp", from_port=22, to_port=22, cidr_blocks=list(args.ssh_allowed_cidrs),
                 description="SSH from sshAllowedCidrs")],
@@ -54,7 +83,7 @@ class AwsAccess(pulumi.ComponentResource):
                 protocol="-1", from_port=0, to_port=0, cidr_blocks=["0.0.0.0/0"], ipv6_cidr_blocks=["::/0"],
                 description="downloads: packages, distro installers, images")],
             tags=dict(args.tags),
-            opts=child,
+            opts=tagged,
         )
         self.register_outputs({"keyName": self.key_pair.key_name, "securityGroupId": self.security_group.id})
 
@@ -67,6 +96,8 @@ class AwsInstanceArgs:
     access: AwsAccess
     private_key: pulumi.Output[str]
     tags: Mapping[str, str]
+    # Changes whenever the cell's commands or kit change: the cell then gets a fresh instance.
+    replacement_trigger: str
     disk_gib: int = 20
     spot: bool = False
     after: Sequence[pulumi.Resource] = field(default_factory=tuple)
@@ -78,6 +109,9 @@ class AwsInstance(pulumi.ComponentResource):
         ami = aws.ssm.get_parameter_output(name=AMI_PARAMETER.format(arch=AMI_ARCH[args.arch]),
                                            opts=pulumi.InvokeOutputOptions(parent=self))
         tags = {**args.tags, "Name": f"k8sf-{args.cell}"}
+        # The AMI is read when the instance is created and then kept: Canonical moves the SSM
+        # parameter with every image release, and `ami` is ForceNew, so following it would replace
+        # every instance mid-study. A new cell, or a replaced one, takes the AMI current then.
         market = None
         if args.spot:
             market = aws.ec2.InstanceInstanceMarketOptionsArgs(
@@ -86,7 +120,10 @@ class AwsInstance(pulumi.ComponentResource):
                     instance_interruption_behavior="terminate", spot_instance_type="one-time"))
         self.instance = aws.ec2.Instance(
             f"{name}-vm",
-            ami=ami.value,
+            # The provider answers the parameter's `value` as a secret, and the SDK then marks the whole
+            # invoke result secret (pulumi 3.272.0 runtime/invoke.py:381-397). An AMI id is public:
+            # insecure_value, unsecreted, keeps it readable in the state and the outputs.
+            ami=pulumi.Output.unsecret(ami.insecure_value),
             instance_type=args.instance_type,
             key_name=args.access.key_pair.key_name,
             vpc_security_group_ids=[args.access.security_group.id],
@@ -98,7 +135,9 @@ class AwsInstance(pulumi.ComponentResource):
             instance_market_options=market,
             tags=tags,
             volume_tags=tags,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.after)),
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=list(args.after), replacement_trigger=args.replacement_trigger,
+                ignore_changes=["ami", *TAGS_IGNORED, f'volumeTags["{EXPIRES_AT}"]']),
         )
         self.host = Host(address=self.instance.public_ip, user=AMI_USER, arch=args.arch,
                          private_key=args.private_key, dial_error_limit=40)

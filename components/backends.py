@@ -16,7 +16,13 @@ from components.cloudinit import render_user_data
 from components.config import FleetSpec
 from components.host import Host
 from components.hosts import ExistingHost, ExistingHostArgs
-from components.libvirt import LibvirtInstance, LibvirtInstanceArgs, LibvirtPlatform, LibvirtPlatformArgs
+from components.libvirt import (
+    LibvirtInstance,
+    LibvirtInstanceArgs,
+    LibvirtPlatform,
+    LibvirtPlatformArgs,
+    guest_address,
+)
 
 
 @dataclass(frozen=True)
@@ -47,20 +53,23 @@ class Backend:
                 network_cidr=spec.libvirt_network_cidr, images={a: spec.images[a] for a in spec.arches}))
             self.user_data = self.ssh_key.public_key_openssh.apply(render_user_data)
 
-    def instance(self, cell: Cell, after: Sequence[pulumi.Resource]) -> Instance:
+    def instance(self, cell: Cell, after: Sequence[pulumi.Resource], fingerprint: str) -> Instance:
+        """The cell's machine; `fingerprint` changes with its commands, and a change replaces it."""
         spec = self.spec
         if spec.backend == "aws":
             itype = spec.instance_types[cell.arch]
             aws_vm = AwsInstance(cell.name, AwsInstanceArgs(
                 cell=cell.name, arch=cell.arch, instance_type=itype, access=self.access,
                 private_key=self.private_key, tags=fleet_tags(spec.stack, spec.run_id, spec.expires_at, cell.name),
-                disk_gib=spec.disk_gib, spot=spec.spot, after=after))
+                replacement_trigger=fingerprint, disk_gib=spec.disk_gib, spot=spec.spot, after=after))
             return Instance(aws_vm.host, aws_vm.instance, aws_vm.host.address.apply(
                 lambda a: {"backend": "aws", "arch": cell.arch, "address": a, "instanceType": itype}))
         if spec.backend == "libvirt":
             vm = LibvirtInstance(cell.name, LibvirtInstanceArgs(
                 stack=spec.stack, cell=cell.name, arch=cell.arch, platform=self.platform, user_data=self.user_data,
-                private_key=self.private_key, memory_mib=spec.memory_mib, disk_gib=spec.disk_gib, after=after))
+                private_key=self.private_key, address=guest_address(spec.libvirt_network_cidr, cell.slot),
+                host_arch=spec.libvirt_host_arch, replacement_trigger=fingerprint, memory_mib=spec.memory_mib,
+                disk_gib=spec.disk_gib, after=after))
             return Instance(vm.host, vm.domain, vm.host.address.apply(
                 lambda a: {"backend": "libvirt", "arch": cell.arch, "address": a, "memoryMiB": spec.memory_mib}))
         assert cell.host is not None, "config assigns every hosts-backend cell a host"

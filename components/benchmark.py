@@ -21,6 +21,9 @@ class WorkloadBenchmarkArgs:
     after: Sequence[pulumi.Resource]
     triggers: Sequence[str] = field(default_factory=tuple)
     deleted_with: pulumi.Resource | None = None
+    # Replaced whenever one of these is (the machine, or a host's bootstrap): a new install is
+    # measured again.
+    replace_with: Sequence[pulumi.Resource] = field(default_factory=tuple)
 
 
 class WorkloadBenchmark(pulumi.ComponentResource):
@@ -33,7 +36,8 @@ class WorkloadBenchmark(pulumi.ComponentResource):
             connection=args.host.connection(),
             create=args.command,
             triggers=list(args.triggers),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.after), deleted_with=args.deleted_with),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.after), deleted_with=args.deleted_with,
+                                        replace_with=list(args.replace_with)),
         )
         cell = args.cell
         # A distro that failed, ran out of memory or lost its API is a result with a status; only

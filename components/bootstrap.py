@@ -9,9 +9,21 @@ from typing import Any
 import pulumi
 from pulumi_command import remote
 
-from components.commands import KIT_DIR, CellCommands
+from components import commands as commands_module
+from components.commands import CellCommands
 from components.host import Host
 from components.results import parse_bootstrap
+
+
+@dataclass(frozen=True)
+class MachineLifecycle:
+    """How a cell's commands follow its machine: one Pulumi creates (replace_with), or a host it
+    doesn't own (hosts backend: replace only with the user's consent to uninstall)."""
+
+    # The resource whose deletion takes the machine with it; None: the machine outlives the stack.
+    machine: pulumi.Resource | None
+    # hosts backend only: may a replace or destroy remove the distro from the user's machine?
+    allow_uninstall: bool = False
 
 
 @dataclass(frozen=True)
@@ -20,11 +32,10 @@ class DistroBootstrapArgs:
     host: Host
     commands: CellCommands
     kit_digest: str
-    kit_dir: Path = KIT_DIR
-    # For machines that outlive the stack (the hosts backend): uninstall the distro on destroy.
-    uninstall_on_destroy: bool = False
-    # The instance whose deletion makes this moot: no command runs against a machine being deleted.
-    deleted_with: pulumi.Resource | None = None
+    # Changes whenever the cell's commands or kit change (components.commands.fingerprint).
+    fingerprint: str
+    lifecycle: MachineLifecycle
+    kit_dir: Path | None = None  # the guest kit; None: components.commands.KIT_DIR
 
 
 class DistroBootstrap(pulumi.ComponentResource):
@@ -33,22 +44,49 @@ class DistroBootstrap(pulumi.ComponentResource):
     def __init__(self, name: str, args: DistroBootstrapArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("k8s-footprint:index:DistroBootstrap", name, None, opts)
         connection = args.host.connection()
+        machine = args.lifecycle.machine
+        # A replaced machine is a new, empty one: the kit and the install go to it again.
+        follow = [machine] if machine is not None else []
         self.kit = remote.CopyToRemote(
             f"{name}-kit",
             connection=connection,
-            source=pulumi.FileArchive(str(args.kit_dir)),
+            source=pulumi.FileArchive(str(args.kit_dir or commands_module.KIT_DIR)),
             remote_path=args.commands.kit_path,
             triggers=[args.kit_digest],
-            opts=pulumi.ResourceOptions(parent=self, deleted_with=args.deleted_with),
+            opts=pulumi.ResourceOptions(parent=self, deleted_with=machine, replace_with=follow),
         )
+        delete, update, options = _lifecycle(args)
         self.command = remote.Command(
             f"{name}-bootstrap",
             connection=connection,
             create=args.commands.bootstrap,
-            delete=args.commands.uninstall if args.uninstall_on_destroy else None,
-            triggers=[args.kit_digest],
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.kit], deleted_with=args.deleted_with),
+            delete=delete,
+            update=update,
+            opts=pulumi.ResourceOptions.merge(
+                pulumi.ResourceOptions(parent=self, depends_on=[self.kit], deleted_with=machine, replace_with=follow),
+                options),
         )
         cell = args.cell
         self.result = self.command.stdout.apply(lambda out: parse_bootstrap(out, cell))
         self.register_outputs({"result": self.result})
+
+
+def _lifecycle(args: DistroBootstrapArgs) -> tuple[str | None, str | None, pulumi.ResourceOptions | None]:
+    """The bootstrap's delete/update commands and replace options, by who owns the machine.
+
+    A machine Pulumi created is replaced with it (replace_with), and deleting it takes the install
+    along: no command runs on destroy. On a host Pulumi doesn't own (the hosts backend):
+    - with allowUninstall, a changed command set replaces the bootstrap, deleting first: the old
+      distro is uninstalled before the new install, so the new one is measured on a clean host;
+    - without it, nothing is removed from the user's machine. Destroy leaves the distro installed
+      and says so, and a changed command set is refused with a message, because a clean install
+      can't be measured there: pulumi-command runs `update`, when given, instead of `create` again
+      when `create` changes.
+    """
+    commands = args.commands
+    if args.lifecycle.machine is not None:
+        return None, None, None
+    if args.lifecycle.allow_uninstall:
+        return commands.uninstall, None, pulumi.ResourceOptions(
+            replacement_trigger=args.fingerprint, delete_before_replace=True)
+    return commands.leave_installed, commands.refuse_reinstall, None

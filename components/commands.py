@@ -21,12 +21,14 @@ OS_SETTLE_MAX_S = 60  # the OS baseline needs less settling than a distro does
 MARGIN_S = 300
 
 
-def kit_files(kit_dir: Path = KIT_DIR) -> list[Path]:
+def kit_files(kit_dir: Path | None = None) -> list[Path]:
+    kit_dir = kit_dir or KIT_DIR
     return sorted(p for p in kit_dir.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
 
 
-def kit_hash(kit_dir: Path = KIT_DIR) -> str:
+def kit_hash(kit_dir: Path | None = None) -> str:
     """Content hash of the guest kit: a new kit is uploaded to a new path and re-runs its cells."""
+    kit_dir = kit_dir or KIT_DIR
     h = hashlib.sha256()
     for path in kit_files(kit_dir):
         h.update(path.relative_to(kit_dir).as_posix().encode() + b"\0")
@@ -93,6 +95,16 @@ class CellCommands:
     bootstrap: str
     benchmark: str
     uninstall: str
+    # The hosts backend without allowUninstall: what destroy runs, and what a changed command set
+    # runs instead of a second install (it refuses).
+    leave_installed: str = ""
+    refuse_reinstall: str = ""
+
+    def fingerprint(self) -> str:
+        """Changes with any command a cell runs (and so with the kit, whose hash is in its path):
+        the instance's replacement trigger, so changed commands never re-run on a used machine."""
+        text = "\0".join((self.kit_path, self.bootstrap, self.benchmark))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 # Root runs the kit directly; anyone else through non-interactive sudo, which fails instead of
@@ -101,7 +113,8 @@ _AS_ROOT = 'S=; [ "$(id -u)" = 0 ] || S="sudo -n"'
 
 
 def cell_commands(plan: BenchPlan, digest: str) -> CellCommands:
-    kit = remote_kit_path(digest)
+    copy_to = remote_kit_path(digest)
+    kit = copy_destination(copy_to, str(KIT_DIR))  # where CopyToRemote really puts the files
     q = shlex.quote
     k8sf = f'$S sh {q(kit)}/k8sf'
 
@@ -126,6 +139,23 @@ def cell_commands(plan: BenchPlan, digest: str) -> CellCommands:
         # a failed cell stays up to be looked at.
         benchmark = (f"{benchmark}; rc=$?; if [ $rc -eq 0 ]; then $S systemd-run --on-active=5 "
                      f"--unit=k8sf-poweroff /bin/systemctl poweroff >/dev/null 2>&1 || :; fi; exit $rc")
-    uninstall = f"{_AS_ROOT}; if [ -f {q(kit)}/k8sf ]; then timeout 1200 {k8sf} uninstall {q(plan.distro)}; fi"
-    return CellCommands(kit_path=kit, bootstrap=line(boot, plan.bootstrap_timeout_s()), benchmark=benchmark,
-                        uninstall=uninstall)
+    # The kit folder goes too: nothing of the cell is left on a machine it doesn't own.
+    remove_kit = f"rm -rf {q(copy_to)}"
+    uninstall = (f"{_AS_ROOT}; if [ -f {q(kit)}/k8sf ]; then timeout 1200 {k8sf} uninstall {q(plan.distro)}; fi "
+                 f"&& {remove_kit}")
+    leave = (f"echo 'k8s-footprint: {plan.cell}: leaving {plan.distro} installed on this host "
+             f"(allowUninstall is false); removing only the kit' >&2; {remove_kit}")
+    refuse = (f"echo 'k8s-footprint: {plan.cell}: the commands changed, but this host already holds {plan.distro} "
+              "from the earlier run, and a clean install cannot be measured on it. Set allowUninstall: true to "
+              "let pulumi uninstall it and install again, or remove it by hand and run "
+              f"pulumi up --replace on this cell.' >&2; exit 1")
+    return CellCommands(kit_path=copy_to, bootstrap=line(boot, plan.bootstrap_timeout_s()), benchmark=benchmark,
+                        uninstall=uninstall, leave_installed=leave, refuse_reinstall=refuse)
+
+
+def copy_destination(remote_path: str, source_dir: str) -> str:
+    """Where remote.CopyToRemote puts a folder: inside remote_path, under the folder's own name,
+    unless the source path ends in '/' (then its contents go to remote_path itself)."""
+    if source_dir.endswith("/"):
+        return remote_path.rstrip("/") or "/"
+    return f"{remote_path.rstrip('/')}/{Path(source_dir).name}"

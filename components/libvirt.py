@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
-import platform
+import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import pulumi
 import pulumi_libvirt as libvirt
 
 from components.cloudinit import GUEST_USER, hostname, render_meta_data
+from components.config import FIRST_GUEST_OFFSET
 from components.host import Host
 
 GIB = 1024**3
+def guest_address(network_cidr: str, index: int) -> str:
+    """The fixed address of the index-th cell's guest.
 
-
-def native_arch() -> str:
-    machine = platform.machine().lower()
-    return {"amd64": "x86_64", "arm64": "aarch64"}.get(machine, machine)
+    Fixed, not read back from the domain: terraform-provider-libvirt v0.8.1 reads a domain's
+    addresses from its DHCP leases, and a domain that is not running has none
+    (libvirt/domain.go:172-180, domainGetIfacesInfo; resource_libvirt_domain.go:1006). A guest
+    that powered itself off after its result, and was then refreshed, would lose its address.
+    Given here, the provider adds it to the network's DHCP host table at create
+    (libvirt/domain.go:785-797), so the guest gets exactly this address.
+    """
+    net = ipaddress.ip_network(network_cidr)
+    return str(net.network_address + FIRST_GUEST_OFFSET + index)
 
 
 @dataclass(frozen=True)
@@ -44,12 +51,15 @@ def domain_shape(arch: str, host_arch: str) -> DomainShape:
     )
 
 
-def _first_address(cell: str, nics: Sequence[Any] | None) -> str:
-    """The guest's DHCP address (wait_for_lease makes libvirt wait for it)."""
-    addresses = (nics or [{}])[0].get("addresses") or []
-    if not addresses:
-        raise RuntimeError(f"{cell}: libvirt reported no address for the guest's network interface")
-    return str(addresses[0])
+# Domain properties whose drift must not touch a guest (terraform-provider-libvirt v0.8.1,
+# libvirt/resource_libvirt_domain.go):
+# - running (:107-112, default true, updatable): a guest that powered itself off after its result
+#   reads back as not running (:852); without this, the next `up` would start every such guest.
+# - networkInterfaces[*].addresses (:240-247): read from DHCP leases, empty while powered off.
+# - firmware (:73-77, ForceNew, not Computed) and nvram (:84-105): read back from the domain XML
+#   (:822-836), where libvirt put the UEFI loader for aarch64 itself. The program never sets them,
+#   so the read-back value would plan a removal, and ForceNew would replace the guest on every `up`.
+DOMAIN_IGNORED_CHANGES = ("running", "networkInterfaces[*].addresses", "firmware", "nvram")
 
 
 @dataclass(frozen=True)
@@ -88,9 +98,13 @@ class LibvirtInstanceArgs:
     platform: LibvirtPlatform
     user_data: pulumi.Input[str]
     private_key: pulumi.Output[str]
+    address: str  # guest_address(): fixed per cell
+    host_arch: str  # the arch of the machine libvirt runs on (config libvirtHostArch)
+    # Changes whenever the cell's commands or kit change: the cell then gets a new disk, seed and
+    # domain, never a re-run on a machine that already holds the old install.
+    replacement_trigger: str
     memory_mib: int = 1024
     disk_gib: int = 20
-    host_arch: str = field(default_factory=native_arch)
     after: Sequence[pulumi.Resource] = field(default_factory=tuple)
 
 
@@ -99,7 +113,8 @@ class LibvirtInstance(pulumi.ComponentResource):
         super().__init__("k8s-footprint:index:LibvirtInstance", name, None, opts)
         plat = args.platform
         shape = domain_shape(args.arch, args.host_arch)
-        child = pulumi.ResourceOptions(parent=self, provider=plat.provider, depends_on=list(args.after))
+        child = pulumi.ResourceOptions(parent=self, provider=plat.provider, depends_on=list(args.after),
+                                       replacement_trigger=args.replacement_trigger)
         self.disk = libvirt.Volume(
             f"{name}-disk", name=f"k8sf-{args.stack}-{args.cell}.qcow2", pool=plat.pool,
             base_volume_id=plat.base_volumes[args.arch].id, size=args.disk_gib * GIB, format="qcow2", opts=child)
@@ -118,12 +133,15 @@ class LibvirtInstance(pulumi.ComponentResource):
             cloudinit=self.cloudinit.id,
             disks=[libvirt.DomainDiskArgs(volume_id=self.disk.id)],
             network_interfaces=[libvirt.DomainNetworkInterfaceArgs(
-                network_id=plat.network.id, hostname=hostname(args.cell), wait_for_lease=True)],
+                network_id=plat.network.id, hostname=hostname(args.cell), addresses=[args.address],
+                wait_for_lease=True)],
             consoles=[libvirt.DomainConsoleArgs(type="pty", target_port="0", target_type="serial")],
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(
-                custom_timeouts=pulumi.CustomTimeouts(create=shape.create_timeout))),
+                custom_timeouts=pulumi.CustomTimeouts(create=shape.create_timeout),
+                ignore_changes=list(DOMAIN_IGNORED_CHANGES))),
         )
-        address = self.domain.network_interfaces.apply(lambda nics: _first_address(args.cell, nics))
+        # The fixed address, once the domain exists: commands wait for the domain through it.
+        address = self.domain.id.apply(lambda _: args.address)
         # An emulated guest takes minutes to boot: give SSH a long redial budget.
         self.host = Host(address=address, user=GUEST_USER, arch=args.arch, private_key=args.private_key,
                          dial_error_limit=120 if shape.type == "qemu" else 60)
