@@ -55,7 +55,7 @@ def test_commands_call_the_uploaded_kit_with_every_option_quoted() -> None:
     assert cmds.kit_path == remote_kit_path("abc123") == "/var/tmp/k8sf-kit-abc123"
     boot = shlex.split("timeout " + cmds.bootstrap.split("; timeout ", 1)[1])
     assert boot[:3] == ["timeout", str(plan.bootstrap_timeout_s()), "$S"]
-    assert boot[3:] == ["sh", "/var/tmp/k8sf-kit-abc123/k8sf", "bootstrap", "k3s", "--version", "v1.31.4+k3s1",
+    assert boot[3:] == ["sh", "/var/tmp/k8sf-kit-abc123/guest/k8sf", "bootstrap", "k3s", "--version", "v1.31.4+k3s1",
                         "--settle", "60", "--interval", "5", "--samples", "12", "--install-timeout", "1800",
                         "--ready-timeout", "900"]
     bench = shlex.split("timeout " + cmds.benchmark.split("; timeout ", 1)[1])

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 import runpy
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from components.config import ConfigError
-from components.libvirt import native_arch
+from components.config import ConfigError, native_arch
 from tests.conftest import ROOT, FleetMocks, resolve, set_stack_config
 
 SECRET_SIG = "4dabf18193072939515e22adb298388d"  # how the engine marks a secret value
@@ -151,7 +151,7 @@ def test_spot_instances_when_asked(mocks: FleetMocks) -> None:
     assert market["marketType"] == "spot"
 
 
-def test_hosts_stack_runs_on_the_given_machines_and_uninstalls_on_destroy(mocks: FleetMocks) -> None:
+def test_hosts_stack_runs_on_the_given_machines_and_leaves_them_installed_by_default(mocks: FleetMocks) -> None:
     program = run_program({"backend": "hosts", "hosts": HOSTS, "distros": ["bare", "docker", "k3s"]},
                           secrets={"sshPrivateKey": "PRIVATE-KEY-TEST"})
     results = program["resolved_results"]
@@ -164,7 +164,78 @@ def test_hosts_stack_runs_on_the_given_machines_and_uninstalls_on_destroy(mocks:
         assert connection["port"] == 2222 and connection["user"] == "pi"
         assert connection["privateKey"] == "PRIVATE-KEY-TEST"
     boots = [r for r in mocks.of_type("command:remote:Command") if r.name.endswith("-bootstrap")]
-    assert all("uninstall" in r.inputs["delete"] for r in boots)
+    # Without allowUninstall, destroy removes only the kit, and says it leaves the distro.
+    assert all(" uninstall " not in r.inputs["delete"] and "leaving" in r.inputs["delete"]
+               and "rm -rf /var/tmp/k8sf-kit-" in r.inputs["delete"] for r in boots)
+
+
+def test_hosts_with_allow_uninstall_uninstall_the_distro_and_the_kit_on_destroy(mocks: FleetMocks) -> None:
+    run_program({"backend": "hosts", "hosts": HOSTS, "distros": ["bare", "docker", "k3s"], "allowUninstall": "true"},
+                secrets={"sshPrivateKey": "PRIVATE-KEY-TEST"})
+    boots = {r.name: r.inputs for r in mocks.of_type("command:remote:Command") if r.name.endswith("-bootstrap")}
+    assert len(boots) == 3
+    for name, inputs in boots.items():
+        distro = name.split("-")[1]
+        # The kit's uninstall, then the kit folder itself.
+        assert re.search(rf" uninstall {distro}; fi && rm -rf /var/tmp/k8sf-kit-[0-9a-f]{{16}}$", inputs["delete"])
+        assert "update" not in inputs  # a changed command set replaces, deleting first
+    options = {r.name: r.options for r in mocks.registrations.values() if r.name.endswith("-bootstrap")}
+    assert all(o.delete_before_replace is True and o.replacement_trigger for o in options.values())
+
+
+def test_allow_uninstall_is_refused_outside_the_hosts_backend(mocks: FleetMocks) -> None:
+    with pytest.raises(ConfigError, match="allowUninstall is only used by the hosts backend"):
+        run_program({"allowUninstall": "true"})
+    assert mocks.resources == []
+
+
+def test_libvirt_guests_have_fixed_addresses_and_ignore_what_a_refresh_reads_back(mocks: FleetMocks) -> None:
+    run_program({"distros": ["bare", "docker"], "libvirtNetworkCidr": "10.77.0.0/24"})
+    domains = {r.name: r for r in mocks.registrations.values() if r.typ == "libvirt:index/domain:Domain"}
+    # Slots follow the cell alone: bare and docker are distros 0 and 1, x86_64 and aarch64 arches 0 and 1.
+    assert {n: r.inputs["networkInterfaces"][0]["addresses"] for n, r in domains.items()} == {
+        "x86_64-bare-1-vm": ["10.77.0.10"], "aarch64-bare-1-vm": ["10.77.0.11"],
+        "x86_64-docker-1-vm": ["10.77.0.12"], "aarch64-docker-1-vm": ["10.77.0.13"]}
+    for r in domains.values():
+        assert set(r.options.ignore_changes) == {"running", "networkInterfaces[*].addresses", "firmware", "nvram"}
+        assert r.options.replacement_trigger
+    # The overlay and the seed are replaced with the domain; the shared base image is not.
+    per_cell = [r for r in mocks.registrations.values()
+                if r.typ in ("libvirt:index/volume:Volume", "libvirt:index/cloudInitDisk:CloudInitDisk")]
+    assert all(bool(r.options.replacement_trigger) == (not r.name.startswith("libvirt-base-")) for r in per_cell)
+    for r in mocks.registrations.values():
+        if r.typ.startswith("command:remote:"):
+            machine = next(u for u in r.options.replace_with)
+            assert machine.endswith(f"::{cell_of(r.name)}-vm") and r.options.deleted_with == machine
+
+
+def test_aws_instances_keep_their_ami_and_expiry_and_follow_their_commands(mocks: FleetMocks) -> None:
+    run_program({**CI_CONFIG, "distros": ["bare"]})
+    for r in mocks.registrations.values():
+        if r.typ == "aws:ec2/instance:Instance":
+            assert {"ami", 'tags["k8s-footprint:expires-at"]', 'volumeTags["k8s-footprint:expires-at"]'} <= set(
+                r.options.ignore_changes)
+            assert r.options.replacement_trigger
+        elif r.typ.startswith("aws:"):
+            assert 'tags["k8s-footprint:expires-at"]' in r.options.ignore_changes
+    sg = next(r for r in mocks.registrations.values() if r.typ == "aws:ec2/securityGroup:SecurityGroup")
+    assert sg.inputs["vpcId"] == "vpc-default"
+
+
+def test_the_ami_id_is_not_a_secret_output(mocks: FleetMocks) -> None:
+    run_program({**CI_CONFIG, "distros": ["bare"], "arches": ["x86_64"]})
+    instance = next(r for r in mocks.resources if r.typ == "aws:ec2/instance:Instance")
+    assert instance.inputs["ami"] == "ami-amd64"  # plain: a secret would arrive wrapped with its signature
+
+
+def test_an_account_without_a_default_vpc_gets_a_clear_error() -> None:
+    from components.aws import NoDefaultVpcError
+    from tests.conftest import install_mocks
+
+    m = install_mocks(FleetMocks(default_vpc=False))
+    with pytest.raises(NoDefaultVpcError, match="create-default-vpc"):
+        run_program({**CI_CONFIG, "distros": ["bare"], "arches": ["x86_64"]})
+    assert not any(r.typ == "aws:ec2/instance:Instance" for r in m.resources)
 
 
 def test_a_cell_that_ran_out_of_memory_is_a_result_not_a_failure(mocks: FleetMocks) -> None:
