@@ -11,10 +11,11 @@ export PULUMI_BACKEND_URL ?= file://$(CURDIR)/.pulumi-state
 export PULUMI_CONFIG_PASSPHRASE ?= k8s-footprint-dev
 VM_RESULTS := benchmarks/results/qemu-debian12
 
-.PHONY: help venv check-pulumi check-libvirt stack up preview destroy results test test-vm lint unit bench clean
+.PHONY: help venv check-pulumi doctor stack up preview destroy results test test-vm lint unit bench clean
 
 help:
 	@echo "make up        create the venv, then 'pulumi up' on the $(STACK) stack (libvirt, local file state)"
+	@echo "make doctor    check what the $(STACK) stack's 'pulumi up' needs; prints the fix for each problem"
 	@echo "make destroy   'pulumi destroy' on the $(STACK) stack"
 	@echo "make results   print the stack's results as JSON"
 	@echo "make test      linters, unit and kit tests, and the VM tests but the emulated aarch64 Docker cell"
@@ -23,8 +24,8 @@ help:
 
 # The venv is rebuilt when a requirements file changes.
 $(VENV)/.installed: requirements.txt requirements-dev.txt
-	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' || \
-		{ echo "error: Python 3.10 or newer is needed (found $$($(PYTHON) --version 2>&1)); install python3 >= 3.10" >&2; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "error: Python 3.11 or newer is needed (found $$($(PYTHON) --version 2>&1)); install python3 >= 3.11" >&2; exit 1; }
 	@$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || \
 		{ echo "error: Python's venv module is missing: apt-get install python3-venv" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
@@ -38,26 +39,21 @@ venv: $(VENV)/.installed
 
 check-pulumi:
 	@command -v pulumi >/dev/null || { echo "error: the pulumi CLI is not installed." \
-		"Install it: curl -fsSL https://get.pulumi.com | sh  (https://www.pulumi.com/docs/install/)" >&2; exit 1; }
+		"Install it: curl -fsSL https://get.pulumi.com | sh -s -- --version 3.272.0  (https://www.pulumi.com/docs/install/)" >&2; exit 1; }
 
-# Only stacks on the libvirt backend (the default) need libvirt here.
-check-libvirt:
-	@if grep -Eq '^\s*k8s-footprint:backend:\s*"?(aws|hosts)' Pulumi.$(STACK).yaml 2>/dev/null; then exit 0; fi; \
-	command -v virsh >/dev/null || { echo "error: libvirt is not installed. On Debian/Ubuntu:" \
-		"sudo apt-get install libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-system-arm qemu-efi-aarch64" \
-		"&& sudo adduser $$(id -un) libvirt (then log in again)" >&2; exit 1; }; \
-	virsh -c qemu:///system version >/dev/null 2>&1 || { echo "error: cannot reach libvirt at qemu:///system." \
-		"Start it (sudo systemctl enable --now libvirtd) and make sure you are in the libvirt group" >&2; exit 1; }; \
-	virsh -c qemu:///system pool-info default >/dev/null 2>&1 || { echo "error: libvirt has no 'default' storage" \
-		"pool. Create it: virsh -c qemu:///system pool-define-as default dir --target /var/lib/libvirt/images &&" \
-		"virsh -c qemu:///system pool-build default && virsh -c qemu:///system pool-start default &&" \
-		"virsh -c qemu:///system pool-autostart default  (or set k8s-footprint:libvirtPool)" >&2; exit 1; }
+# Everything the selected stack's `pulumi up` needs, from its own config; every problem at once.
+doctor: venv
+	@$(PY) -m tools.doctor --stack $(STACK)
 
 stack: check-pulumi venv
 	@mkdir -p .pulumi-state
 	@pulumi stack select $(STACK) 2>/dev/null || pulumi stack init $(STACK)
+	@# `stack init` writes this machine's encryption salt into the stack file; for a tracked file
+	@# (Pulumi.dev.yaml) git is told to leave that local line alone, so it is never committed.
+	@if git ls-files --error-unmatch Pulumi.$(STACK).yaml >/dev/null 2>&1 && \
+		grep -q '^encryptionsalt:' Pulumi.$(STACK).yaml; then git update-index --skip-worktree Pulumi.$(STACK).yaml; fi
 
-up: check-pulumi check-libvirt venv stack
+up: check-pulumi venv stack doctor
 	pulumi up --stack $(STACK) $(ARGS)
 
 preview: check-pulumi venv stack
