@@ -17,6 +17,9 @@ from components.config import (
     ConfigError,
     FleetSpec,
     HostEntry,
+    address_slot,
+    default_network_cidr,
+    native_arch,
     parse,
 )
 from tests.conftest import ROOT
@@ -190,3 +193,46 @@ def test_committed_stack_files_are_valid(stack_file: str) -> None:
     s = spec(raw)
     assert s.arches == ("x86_64", "aarch64")
     assert len(s.distros) == 6
+
+
+def test_host_arch_defaults_to_this_machine_for_a_local_uri() -> None:
+    assert spec({}).libvirt_host_arch == native_arch()
+    assert spec({"libvirtUri": "qemu:///session"}).libvirt_host_arch == native_arch()
+
+
+def test_a_remote_libvirt_uri_needs_its_host_arch() -> None:
+    found = problems({"libvirtUri": "qemu+ssh://pi@lab/system"})
+    assert any("libvirtHostArch is required when libvirtUri ('qemu+ssh://pi@lab/system')" in p for p in found)
+    remote = spec({"libvirtUri": "qemu+ssh://pi@lab/system", "libvirtHostArch": "aarch64"})
+    assert remote.libvirt_host_arch == "aarch64"
+
+
+def test_a_host_arch_that_contradicts_the_local_machine_is_refused() -> None:
+    other = "aarch64" if native_arch() == "x86_64" else "x86_64"
+    found = problems({"libvirtHostArch": other})
+    assert any(f"libvirtHostArch = '{other}'" in p and f"which is {native_arch()}" in p for p in found)
+    assert any("libvirtHostArch = 'riscv64'" in p for p in problems({"libvirtHostArch": "riscv64"}))
+
+
+def test_each_stack_gets_its_own_nat_range_unless_one_is_set() -> None:
+    dev = parse({}, project="k8s-footprint", stack="dev", now=NOW).libvirt_network_cidr
+    lab = parse({}, project="k8s-footprint", stack="lab", now=NOW).libvirt_network_cidr
+    assert dev != lab and dev.startswith("10.213.") and dev.endswith(".0/24")
+    assert dev == default_network_cidr("k8s-footprint", "dev")  # the same on every run
+    assert spec({"libvirtNetworkCidr": "10.9.8.0/24"}).libvirt_network_cidr == "10.9.8.0/24"
+
+
+def test_a_network_too_small_for_the_cells_address_slots_is_refused() -> None:
+    # Slots go arch-fastest through every distro the kit knows, then repetitions: 7 x 2 = 14 per repetition.
+    assert address_slot("x86_64", "bare", 1) == 0 and address_slot("aarch64", "k3s-minimal", 2) == 27
+    assert spec({"libvirtNetworkCidr": "10.9.8.0/27", "distros": ["bare"]}).libvirt_network_cidr == "10.9.8.0/27"
+    found = problems({"libvirtNetworkCidr": "10.9.8.0/27", "repetitions": "2"})
+    assert any("libvirtNetworkCidr 10.9.8.0/27 has 21 guest addresses" in p for p in found)
+
+
+def test_allow_uninstall_is_for_the_hosts_backend_only() -> None:
+    hosts = {"backend": "hosts", "hosts": [PI], "distros": ["bare"], "arches": ["aarch64"]}
+    assert spec(hosts, has_key=True).allow_uninstall is False
+    assert spec({**hosts, "allowUninstall": "true"}, has_key=True).allow_uninstall is True
+    assert any("allowUninstall is only used by the hosts backend, not libvirt" in p
+               for p in problems({"allowUninstall": "true"}))
