@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shlex
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -79,8 +78,10 @@ class FleetMocks(pulumi.runtime.Mocks):
             state["networkInterfaces"] = nics
             self.addresses[args.name] = nics[0]["addresses"][0]
         elif args.typ == "command:remote:Command":
-            words = shlex.split(args.inputs["create"].split("; timeout ", 1)[1].split(";")[0])
-            verb, distro = words[4], words[5]  # timeout N $S sh PATH VERB DISTRO ...
+            from components.commands import kit_args  # after the sys.path line above
+
+            words = kit_args(args.inputs["create"])
+            verb, distro = words[0], words[1]
             stdout: dict[str, Any]
             if verb == "bootstrap":
                 stdout = {"schema": "k8s-footprint/bootstrap/v1", "kit_version": "0.1.0", "distro": distro,
