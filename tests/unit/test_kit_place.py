@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import shlex
 import shutil
 import socket
 import stat
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pulumi
 import pytest
 
 from components.commands import (
@@ -38,6 +40,8 @@ from components.commands import (
     remote_kit_path,
 )
 from components.results import parse_bootstrap
+from tests.conftest import FleetMocks
+from tests.unit.test_program import cell_of, run_program
 from tests.vm.upload import sftp_upload
 
 SSHD = "/usr/sbin/sshd"
@@ -80,6 +84,26 @@ def test_commands_run_the_kit_where_copy_to_remote_puts_it() -> None:
         assert f'k8sf-kit "$HOME"/{lands} abc123 ' in command
     assert kit_args(cmds.bootstrap)[:2] == ["bootstrap", "k3s"]
     assert kit_args(cmds.uninstall) == ["uninstall", "k3s"]
+
+
+def kit_dir_in(command: str) -> str:
+    """The folder a kit command runs the kit from, as the remote shell spells it."""
+    return shlex.split(command.split('$S sh -c "$K" k8sf-kit ', 1)[1].split(";")[0])[0]
+
+
+def test_each_cells_commands_run_the_kit_where_its_own_copy_puts_it(mocks: FleetMocks) -> None:
+    # The program as the engine runs it: DistroBootstrap's CopyToRemote inputs, through the rule.
+    run_program({"distros": ["bare", "k3s"], "arches": ["x86_64", "aarch64"]})
+    copies = {cell_of(r.name): r for r in mocks.of_type("command:remote:CopyToRemote")}
+    commands = mocks.of_type("command:remote:Command")
+    assert len(copies) == 4 and len(commands) == 8
+    for c in commands:
+        copy = copies[cell_of(c.name)]
+        source = copy.inputs["source"]
+        assert isinstance(source, pulumi.FileArchive)
+        lands = copy_destination(copy.inputs["remotePath"], source.path)
+        assert kit_dir_in(c.inputs["create"]) == f"$HOME/{lands}", c.name
+        assert Path(source.path) == KIT_DIR and not source.path.endswith("/")
 
 
 def test_the_kit_is_not_under_a_world_writable_folder() -> None:
