@@ -173,7 +173,9 @@ def boot(arch: str, image: GuestImage, cell: str, memory_mib: int = 1024, ssh_ti
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                 stderr=open(workdir / "qemu.err", "wb"))  # noqa: SIM115 - closed with the process
         guest = Guest(arch, port, key, workdir, proc)
-        limit = ssh_timeout or (900 if arch != os.uname().machine else 420)
+        # K8SF_VM_SSH_TIMEOUT: more time on a machine that is busy with other work (TCG boots slow down).
+        limit = ssh_timeout or float(os.environ.get("K8SF_VM_SSH_TIMEOUT") or
+                                     (900 if arch != os.uname().machine else 420))
         log(f"{cell}: booting {arch} (1 vCPU, {memory_mib} MiB), waiting for SSH on port {port}")
         while True:
             if not guest.alive():
