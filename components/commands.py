@@ -8,9 +8,11 @@ part of a command: the guest kit makes the workload's password on the guest itse
 from __future__ import annotations
 
 import hashlib
+import posixpath
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from components.cells import Cell
 from components.config import FleetSpec
@@ -23,11 +25,19 @@ MARGIN_S = 300
 
 def kit_files(kit_dir: Path | None = None) -> list[Path]:
     kit_dir = kit_dir or KIT_DIR
-    return sorted(p for p in kit_dir.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    # Sorted by the bytes of the relative path, which is what `LC_ALL=C sort` does on the guest
+    # (see _VERIFY_AND_RUN): Path objects would sort part by part, which differs once a name
+    # holds a character below '/', such as '-' or '.'.
+    files = (p for p in kit_dir.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    return sorted(files, key=lambda p: p.relative_to(kit_dir).as_posix().encode())
 
 
 def kit_hash(kit_dir: Path | None = None) -> str:
-    """Content hash of the guest kit: a new kit is uploaded to a new path and re-runs its cells."""
+    """Content hash of the guest kit: a new kit is uploaded to a new path and re-runs its cells.
+
+    The root side of every cell command recomputes it on the guest before it runs a line of the
+    kit (_VERIFY_AND_RUN); tests/unit/test_kit_place.py runs both on the same folders.
+    """
     kit_dir = kit_dir or KIT_DIR
     h = hashlib.sha256()
     for path in kit_files(kit_dir):
@@ -36,10 +46,72 @@ def kit_hash(kit_dir: Path | None = None) -> str:
     return h.hexdigest()[:16]
 
 
+# The kit's folder on an instance, relative to the SSH user's home directory. Only that user (and
+# root) can write there: sshd's StrictModes, on by default, refuses key logins when the home
+# directory is writable by anyone else. Under world-writable /var/tmp another local user could
+# create the predictable path first, and CopyToRemote copies into a folder that already exists.
+KIT_HOME_DIR = ".k8s-footprint"
+
+
 def remote_kit_path(digest: str) -> str:
-    # /var/tmp survives reboots (a user_data change restarts an AWS instance); the hash makes
-    # the path new for every kit, which is what CopyToRemote needs to place the folder there.
-    return f"/var/tmp/k8sf-kit-{digest}"
+    """The remotePath given to CopyToRemote. Relative on purpose: pulumi-command passes remotePath
+    to SFTP unchanged (copyController.go:188 -> sftpCopy), the SFTP server opens relative paths
+    from the session's working directory, and sshd starts every session in the user's home. The
+    provider does not expand `~` (it would make a folder named `~`), and the home directory is not
+    known before the instance exists. The hash makes the path new for every kit."""
+    return f"{KIT_HOME_DIR}/kit-{digest}"
+
+
+class CopyRuleError(ValueError):
+    pass
+
+
+def copy_destination(remote_path: str, source: str, *, source_is_dir: bool = True,
+                     remote_is: Literal["dir", "file"] | None = None) -> str:
+    """Where `remote.CopyToRemote(source=FileArchive|FileAsset(source), remote_path=remote_path)`
+    puts the source, by pulumi-command v1.2.1's sftpCopy
+    (provider/pkg/provider/remote/copyController.go:203-269):
+
+    - a folder whose path has no trailing slash lands *inside* remotePath, as
+      remotePath/<folder name> (lines 238-239), whether remotePath existed (as a folder) or not (then
+      it is made with MkdirAll, lines 231-235); an existing remotePath/<folder name> folder is copied
+      into, and nothing already in it is removed (lines 244-253, copyDir 293-319);
+    - a folder whose path ends in '/' has its files land in remotePath itself (line 238);
+    - either kind of folder fails when remotePath, or remotePath/<folder name>, is a file (the
+      table at lines 224-228; the checks at 240-246 and 315-316);
+    - a file lands at remotePath, or at remotePath/<file name> when remotePath is an existing
+      folder (lines 257-259).
+
+    Files are made with SFTP's plain create (copyFile, lines 271-289): pkg/sftp v1.13.6's
+    Client.Create (client.go:258-260) sends an open request whose attribute flags are 0
+    (packet.go:680-702), so OpenSSH's sftp-server creates the file with its default 0666 less its
+    umask (sftp-server.c, process_open). The source's mode bits never travel: nothing arrives
+    executable. Folders likewise: Client.Mkdir sends no mode (packet.go:884-904), so 0777 less the
+    umask (process_mkdir).
+
+    `remote_is` says what remotePath is on the host before the copy: None (nothing), "dir" or "file".
+    The result is in the provider's own spelling (Go's filepath.Join cleans the path).
+    """
+    if remote_is not in (None, "dir", "file"):
+        raise CopyRuleError(f"remote_is must be None, 'dir' or 'file', not {remote_is!r}")
+    if remote_path.startswith("~"):
+        # Nothing on the way expands it: the files would land in a folder named '~' in the home directory.
+        raise CopyRuleError(f"remotePath {remote_path!r}: the provider does not expand '~'; "
+                            "give a path relative to the home directory instead")
+    if source_is_dir:
+        if remote_is == "file":
+            raise CopyRuleError(f"remotePath {remote_path!r} exists as a file; a folder can't be copied onto it")
+        if source.endswith("/"):
+            return posixpath.normpath(remote_path)
+        return posixpath.normpath(posixpath.join(remote_path, posixpath.basename(source)))
+    if remote_is == "dir":
+        return posixpath.normpath(posixpath.join(remote_path, posixpath.basename(source)))
+    return posixpath.normpath(remote_path)
+
+
+def remote_kit_dir(digest: str, kit_dir: Path | None = None) -> str:
+    """Where the kit's files are once DistroBootstrap's CopyToRemote is done, relative to home."""
+    return copy_destination(remote_kit_path(digest), str(kit_dir or KIT_DIR))
 
 
 @dataclass(frozen=True)
@@ -91,17 +163,19 @@ class BenchPlan:
 
 @dataclass(frozen=True)
 class CellCommands:
-    kit_path: str
+    kit_path: str  # the remotePath for CopyToRemote, relative to the SSH user's home
     bootstrap: str
     benchmark: str
     uninstall: str
+    kit_dir: str = ""  # where the kit's files land (copy_destination), relative to the home directory
+    remove_kit: str = ""  # removes the uploaded kit, as the SSH user: for a delete on machines that stay
     # The hosts backend without allowUninstall: what destroy runs, and what a changed command set
     # runs instead of a second install (it refuses).
     leave_installed: str = ""
     refuse_reinstall: str = ""
 
     def fingerprint(self) -> str:
-        """Changes with any command a cell runs (and so with the kit, whose hash is in its path):
+        """Changes with any command a cell runs (and so with the kit, whose hash is in them):
         the instance's replacement trigger, so changed commands never re-run on a used machine."""
         text = "\0".join((self.kit_path, self.bootstrap, self.benchmark))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -111,13 +185,61 @@ class CellCommands:
 # waiting for a password nobody will type.
 _AS_ROOT = 'S=; [ "$(id -u)" = 0 ] || S="sudo -n"'
 
+# What root runs, as `sh -c "$K" k8sf-kit KIT_DIR HASH ARGS...`: copy the uploaded kit into a
+# fresh folder only root can enter (mktemp -d: a new random name, mode 0700; /var/tmp's sticky bit
+# keeps anyone else from renaming it), check that the copy is exactly the kit this program
+# hashed, then run that copy. Root never reads a kit file that another user could still change
+# after the check. Exit 3 and a message, with nothing of the kit run, when the check fails.
+# The hash is kit_hash() in shell: every regular file (but __pycache__), sorted by its path's
+# bytes, as "path\0content\0", SHA-256, the first 16 hex digits. The copy holds nothing but
+# folders and regular files with plain names, so those lines are unambiguous.
+# No single quotes here: the script travels inside them (see kit_command).
+_VERIFY_AND_RUN = "; ".join([
+    "set -eu",
+    "src=$1 want=$2",
+    "shift 2",
+    'fail() { printf "k8sf-kit: refusing to run the kit in %s: %s\\n" "$src" "$1" >&2; exit 3; }',
+    '[ -d "$src" ] || fail "there is no such folder (was the kit uploaded?)"',
+    "umask 077",
+    "run=$(mktemp -d /var/tmp/k8sf-root.XXXXXXXXXX)",
+    'cleanup() { rm -rf -- "$run"; }',
+    "trap cleanup EXIT",
+    'trap "exit 129" HUP',
+    'trap "exit 130" INT',
+    'trap "exit 143" TERM',
+    'cp -RP -- "$src/." "$run/kit" || fail "could not copy it"',
+    'cd "$run/kit"',
+    "find . -name __pycache__ -prune -exec rm -rf -- {} +",
+    '[ -z "$(find . ! -type f ! -type d)" ] || fail "it holds something that is neither a file nor a folder"',
+    '[ -z "$(find . -name "*[!A-Za-z0-9._-]*")" ] || fail "a name in it has a character outside A-Za-z0-9._-"',
+    'got=$(find . -type f | LC_ALL=C sort | while IFS= read -r f; do printf "%s\\000" "${f#./}"; cat -- "$f"; '
+    'printf "\\000"; done | sha256sum | cut -c1-16)',
+    '[ "$got" = "$want" ] || fail "its content hash is $got, not $want: a file in it was added, removed or changed '
+    'after the upload"',
+    'sh "$run/kit/k8sf" "$@"',
+])
 
-def cell_commands(plan: BenchPlan, digest: str) -> CellCommands:
-    copy_to = remote_kit_path(digest)
-    kit = copy_destination(copy_to, str(KIT_DIR))  # where CopyToRemote really puts the files
+
+def kit_command(digest: str, args: list[str], timeout_s: int, kit_dir: Path | None = None) -> str:
+    """`k8sf ARGS...` as root, bounded by `timeout`, on the verified copy of the uploaded kit."""
     q = shlex.quote
-    k8sf = f'$S sh {q(kit)}/k8sf'
+    where = f'"$HOME"/{q(remote_kit_dir(digest, kit_dir))}'
+    return (f"{_AS_ROOT}; K={q(_VERIFY_AND_RUN)}; timeout {timeout_s} {_KIT_CALL}{where} {q(digest)} "
+            f"{' '.join(q(a) for a in args)}")
 
+
+_KIT_CALL = '$S sh -c "$K" k8sf-kit '
+
+
+def kit_args(command: str) -> list[str]:
+    """The k8sf arguments of a command kit_command made (a verb, a distro, options): what the kit runs."""
+    if _KIT_CALL not in command:
+        raise ValueError(f"not a kit command: {command[:200]}")
+    words = shlex.split(command.split(_KIT_CALL, 1)[1].split(";")[0].split("&&")[0])
+    return words[2:]  # after KIT_DIR and HASH
+
+
+def cell_commands(plan: BenchPlan, digest: str, kit_dir: Path | None = None) -> CellCommands:
     boot = ["bootstrap", plan.distro]
     if plan.version:
         boot += ["--version", plan.version]
@@ -130,32 +252,26 @@ def cell_commands(plan: BenchPlan, digest: str) -> CellCommands:
     if plan.image_tar:
         bench += ["--image-tar", plan.image_tar]
 
-    def line(args: list[str], timeout_s: int) -> str:
-        return f"{_AS_ROOT}; timeout {timeout_s} {k8sf} {' '.join(q(a) for a in args)}"
-
-    benchmark = line(bench, plan.benchmark_timeout_s())
+    benchmark = kit_command(digest, bench, plan.benchmark_timeout_s(), kit_dir)
     if plan.power_off_after:
         # Once the result is out, free the host's memory for the next cell; only on success, so
         # a failed cell stays up to be looked at.
         benchmark = (f"{benchmark}; rc=$?; if [ $rc -eq 0 ]; then $S systemd-run --on-active=5 "
                      f"--unit=k8sf-poweroff /bin/systemctl poweroff >/dev/null 2>&1 || :; fi; exit $rc")
-    # The kit folder goes too: nothing of the cell is left on a machine it doesn't own.
-    remove_kit = f"rm -rf {q(copy_to)}"
-    uninstall = (f"{_AS_ROOT}; if [ -f {q(kit)}/k8sf ]; then timeout 1200 {k8sf} uninstall {q(plan.distro)}; fi "
-                 f"&& {remove_kit}")
+    landed = f'"$HOME"/{shlex.quote(remote_kit_dir(digest, kit_dir))}'
+    # A kit that is gone has nothing to uninstall with; one that fails its check is refused (exit 3).
+    uninstall = kit_command(digest, ["uninstall", plan.distro], 1200, kit_dir)
+    uninstall = uninstall.replace("; timeout ", f"; [ ! -d {landed} ] || timeout ", 1)
+    remove_kit = f'rm -rf -- "$HOME"/{shlex.quote(remote_kit_path(digest))}'
+    # The kit folder goes too: nothing of the cell is left on a machine Pulumi doesn't own.
+    uninstall = f"{uninstall} && {remove_kit}"
     leave = (f"echo 'k8s-footprint: {plan.cell}: leaving {plan.distro} installed on this host "
              f"(allowUninstall is false); removing only the kit' >&2; {remove_kit}")
     refuse = (f"echo 'k8s-footprint: {plan.cell}: the commands changed, but this host already holds {plan.distro} "
               "from the earlier run, and a clean install cannot be measured on it. Set allowUninstall: true to "
               "let pulumi uninstall it and install again, or remove it by hand and run "
-              f"pulumi up --replace on this cell.' >&2; exit 1")
-    return CellCommands(kit_path=copy_to, bootstrap=line(boot, plan.bootstrap_timeout_s()), benchmark=benchmark,
-                        uninstall=uninstall, leave_installed=leave, refuse_reinstall=refuse)
-
-
-def copy_destination(remote_path: str, source_dir: str) -> str:
-    """Where remote.CopyToRemote puts a folder: inside remote_path, under the folder's own name,
-    unless the source path ends in '/' (then its contents go to remote_path itself)."""
-    if source_dir.endswith("/"):
-        return remote_path.rstrip("/") or "/"
-    return f"{remote_path.rstrip('/')}/{Path(source_dir).name}"
+              "pulumi up --replace on this cell.' >&2; exit 1")
+    return CellCommands(kit_path=remote_kit_path(digest),
+                        bootstrap=kit_command(digest, boot, plan.bootstrap_timeout_s(), kit_dir),
+                        benchmark=benchmark, uninstall=uninstall, kit_dir=remote_kit_dir(digest, kit_dir),
+                        remove_kit=remove_kit, leave_installed=leave, refuse_reinstall=refuse)

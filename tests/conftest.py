@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import shlex
 import sys
 import zlib
@@ -23,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from components.commands import copy_destination  # noqa: E402 - after the path is set
+from components.commands import copy_destination, kit_args  # noqa: E402 - after the path is set
 from tests.providers.rules import Options, canonical  # noqa: E402
 
 PROJECT = "k8s-footprint"
@@ -161,8 +160,8 @@ class FleetMocks(pulumi.runtime.Mocks):
             self._copy_to_remote(args.inputs)
         elif args.typ == "command:remote:Command":
             self._check_kit_present(args.name, args.inputs)
-            words = shlex.split(args.inputs["create"].split("; timeout ", 1)[1].split(";")[0])
-            verb, distro = words[4], words[5]  # timeout N $S sh PATH VERB DISTRO ...
+            words = kit_args(args.inputs["create"])
+            verb, distro = words[0], words[1]
             stdout: dict[str, Any]
             if verb == "bootstrap":
                 stdout = {"schema": "k8s-footprint/bootstrap/v1", "kit_version": "0.1.0", "distro": distro,
@@ -196,15 +195,19 @@ class FleetMocks(pulumi.runtime.Mocks):
             files.add(remote_path)
 
     def _check_kit_present(self, name: str, inputs: dict[str, Any]) -> None:
-        """A command that runs the kit from a path where the copy put nothing fails on the real host:
-        `sh` exits 2 with "Can't open", and pulumi-command fails the resource with the command's text
-        (v1.2.1 provider/pkg/provider/remote/commandController.go:63-83)."""
+        """A command that runs the kit from a folder where the copy put no kit fails on the real host:
+        root's check exits 3 with "there is no such folder" (components/commands.py _VERIFY_AND_RUN), and
+        pulumi-command fails the resource with the command's text (v1.2.1
+        provider/pkg/provider/remote/commandController.go:63-83)."""
         files = self.remote_files.get(self._endpoint(inputs), set())
         for command in (inputs.get("create"), inputs.get("update")):
-            for script in re.findall(r"(/[^\s'\";]*/k8sf)\b", command or ""):
-                if script not in files:
-                    raise ProviderError(f"{name}: Process exited with status 2: sh: 0: cannot open {script}: "
-                                        f"No such file (the copy placed: {sorted(files)[:3]}...)")
+            if not command or "k8sf-kit " not in command:
+                continue
+            folder = shlex.split(command.split("k8sf-kit ", 1)[1])[0]
+            home_relative = folder.removeprefix("$HOME/")
+            if f"{home_relative}/k8sf" not in files:
+                raise ProviderError(f"{name}: Process exited with status 3: k8sf-kit: refusing to run the kit in "
+                                    f"{folder}: there is no such folder (the copy placed: {sorted(files)[:3]}...)")
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
         self.calls.append(args)

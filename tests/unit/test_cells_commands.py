@@ -6,7 +6,7 @@ import shlex
 from datetime import UTC, datetime
 
 from components.cells import expand
-from components.commands import BenchPlan, cell_commands, kit_hash, remote_kit_path
+from components.commands import BenchPlan, cell_commands, kit_args, kit_hash, remote_kit_path
 from components.config import parse
 from components.results import ResultError, parse_result, summary_table
 from tests.conftest import fake_result
@@ -52,15 +52,15 @@ def test_commands_call_the_uploaded_kit_with_every_option_quoted() -> None:
     plan = BenchPlan(cell="aarch64-k3s-1", distro="k3s", version="v1.31.4+k3s1", settle_s=300, interval_s=5,
                      samples=12)
     cmds = cell_commands(plan, "abc123")
-    assert cmds.kit_path == remote_kit_path("abc123") == "/var/tmp/k8sf-kit-abc123"
+    assert cmds.kit_path == remote_kit_path("abc123") == ".k8s-footprint/kit-abc123"
     boot = shlex.split("timeout " + cmds.bootstrap.split("; timeout ", 1)[1])
-    assert boot[:3] == ["timeout", str(plan.bootstrap_timeout_s()), "$S"]
-    assert boot[3:] == ["sh", "/var/tmp/k8sf-kit-abc123/guest/k8sf", "bootstrap", "k3s", "--version", "v1.31.4+k3s1",
-                        "--settle", "60", "--interval", "5", "--samples", "12", "--install-timeout", "1800",
-                        "--ready-timeout", "900"]
-    bench = shlex.split("timeout " + cmds.benchmark.split("; timeout ", 1)[1])
-    assert bench[5:] == ["benchmark", "k3s", "--settle", "300", "--interval", "5", "--samples", "12", "--workload",
-                         "mysql", "--image", "mysql:8.4", "--workload-timeout", "900", "--cell", "aarch64-k3s-1"]
+    assert boot[:6] == ["timeout", str(plan.bootstrap_timeout_s()), "$S", "sh", "-c", "$K"]
+    assert boot[6:] == ["k8sf-kit", "$HOME/.k8s-footprint/kit-abc123/guest", "abc123", "bootstrap", "k3s",
+                        "--version", "v1.31.4+k3s1", "--settle", "60", "--interval", "5", "--samples", "12",
+                        "--install-timeout", "1800", "--ready-timeout", "900"]
+    assert kit_args(cmds.benchmark) == ["benchmark", "k3s", "--settle", "300", "--interval", "5", "--samples", "12",
+                                        "--workload", "mysql", "--image", "mysql:8.4", "--workload-timeout", "900",
+                                        "--cell", "aarch64-k3s-1"]
     assert "poweroff" not in cmds.benchmark
 
 

@@ -166,7 +166,7 @@ def test_hosts_stack_runs_on_the_given_machines_and_leaves_them_installed_by_def
     boots = [r for r in mocks.of_type("command:remote:Command") if r.name.endswith("-bootstrap")]
     # Without allowUninstall, destroy removes only the kit, and says it leaves the distro.
     assert all(" uninstall " not in r.inputs["delete"] and "leaving" in r.inputs["delete"]
-               and "rm -rf /var/tmp/k8sf-kit-" in r.inputs["delete"] for r in boots)
+               and 'rm -rf -- "$HOME"/.k8s-footprint/kit-' in r.inputs["delete"] for r in boots)
 
 
 def test_hosts_with_allow_uninstall_uninstall_the_distro_and_the_kit_on_destroy(mocks: FleetMocks) -> None:
@@ -177,7 +177,8 @@ def test_hosts_with_allow_uninstall_uninstall_the_distro_and_the_kit_on_destroy(
     for name, inputs in boots.items():
         distro = name.split("-")[1]
         # The kit's uninstall, then the kit folder itself.
-        assert re.search(rf" uninstall {distro}; fi && rm -rf /var/tmp/k8sf-kit-[0-9a-f]{{16}}$", inputs["delete"])
+        assert re.search(rf" uninstall {distro} && rm -rf -- \"\$HOME\"/.k8s-footprint/kit-[0-9a-f]{{16}}$",
+                         inputs["delete"])
         assert "update" not in inputs  # a changed command set replaces, deleting first
     options = {r.name: r.options for r in mocks.registrations.values() if r.name.endswith("-bootstrap")}
     assert all(o.delete_before_replace is True and o.replacement_trigger for o in options.values())

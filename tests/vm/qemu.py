@@ -25,13 +25,14 @@ from components.cloudinit import GUEST_USER, render_meta_data, render_user_data
 from components.commands import KIT_DIR, BenchPlan, CellCommands, cell_commands, kit_hash
 from components.results import parse_bootstrap, parse_result
 from tests.vm.images import GuestImage
+from tests.vm.upload import UploadError, sftp_upload
 
 QEMU = {"x86_64": "qemu-system-x86_64", "aarch64": "qemu-system-aarch64"}
 CONSOLE = {"x86_64": "ttyS0", "aarch64": "ttyAMA0"}
 # Debian packages that provide each host tool the harness runs.
 HOST_TOOLS = {"qemu-system-x86_64": "qemu-system-x86", "qemu-system-aarch64": "qemu-system-arm",
               "qemu-img": "qemu-utils", "genisoimage": "genisoimage", "ssh": "openssh-client",
-              "ssh-keygen": "openssh-client", "scp": "openssh-client"}
+              "ssh-keygen": "openssh-client", "scp": "openssh-client", "sftp": "openssh-client"}
 
 
 class GuestError(RuntimeError):
@@ -90,9 +91,19 @@ class Guest:
             time.sleep(5 * attempt)
         raise GuestError(f"scp {' '.join(args)} failed {attempts} times")
 
-    def copy_dir(self, local: Path, remote: str, timeout: float = 300) -> None:
-        """Like CopyToRemote with a folder: a new remote path becomes a copy of the folder."""
-        self._scp(["-r", str(local), f"{GUEST_USER}@127.0.0.1:{remote}"], timeout)
+    def copy_dir(self, local: Path, remote: str, timeout: float = 300, attempts: int = 3) -> str:
+        """CopyToRemote with a folder, by the provider's rule (tests/vm/upload.py): over SFTP, the
+        folder placed inside `remote`, no mode bits. Returns where the files landed."""
+        for attempt in range(1, attempts + 1):
+            try:
+                return sftp_upload(local, remote, port=self.port, destination=f"{GUEST_USER}@127.0.0.1",
+                                   ssh_options=self._ssh_base(), timeout=timeout)
+            except UploadError as e:
+                if attempt == attempts:
+                    raise GuestError(str(e)) from e
+                log(f"sftp attempt {attempt} of {attempts} failed: {e}")
+                time.sleep(5 * attempt)
+        raise AssertionError("unreachable")
 
     def copy_file(self, local: Path, remote: str, timeout: float = 900) -> None:
         self._scp([str(local), f"{GUEST_USER}@127.0.0.1:{remote}"], timeout)
@@ -162,7 +173,9 @@ def boot(arch: str, image: GuestImage, cell: str, memory_mib: int = 1024, ssh_ti
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                 stderr=open(workdir / "qemu.err", "wb"))  # noqa: SIM115 - closed with the process
         guest = Guest(arch, port, key, workdir, proc)
-        limit = ssh_timeout or (900 if arch != os.uname().machine else 420)
+        # K8SF_VM_SSH_TIMEOUT: more time on a machine that is busy with other work (TCG boots slow down).
+        limit = ssh_timeout or float(os.environ.get("K8SF_VM_SSH_TIMEOUT") or
+                                     (900 if arch != os.uname().machine else 420))
         log(f"{cell}: booting {arch} (1 vCPU, {memory_mib} MiB), waiting for SSH on port {port}")
         while True:
             if not guest.alive():
@@ -211,8 +224,11 @@ class CellRun:
 
 
 def install_kit(guest: Guest, commands: CellCommands) -> None:
-    if guest.ssh(f"test -f {commands.kit_path}/k8sf", timeout=30, check=False).returncode != 0:
-        guest.copy_dir(KIT_DIR, commands.kit_path)
+    """DistroBootstrap's CopyToRemote: the kit folder to commands.kit_path, every time, as the
+    provider copies on every create (copyController.go:118-135) whatever is already there."""
+    landed = guest.copy_dir(KIT_DIR, commands.kit_path)
+    if landed != commands.kit_dir:
+        raise GuestError(f"the kit landed in {landed}, but the commands run it from {commands.kit_dir}")
 
 
 def _run_step(guest: Guest, command: str, timeout_s: int, parse: Callable[[str, str], dict[str, Any]], cell: str,
