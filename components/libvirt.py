@@ -12,6 +12,7 @@ import pulumi_libvirt as libvirt
 
 from components.cloudinit import GUEST_USER, hostname, render_meta_data
 from components.host import Host
+from components.libvirt_cdrom import domain_xml
 
 GIB = 1024**3
 
@@ -120,6 +121,8 @@ class LibvirtInstance(pulumi.ComponentResource):
             network_interfaces=[libvirt.DomainNetworkInterfaceArgs(
                 network_id=plat.network.id, hostname=hostname(args.cell), wait_for_lease=True)],
             consoles=[libvirt.DomainConsoleArgs(type="pty", target_port="0", target_type="serial")],
+            # aarch64 virt has no IDE for the provider's cloud-init cdrom: move it to virtio-scsi.
+            xml=domain_xml(shape.arch, shape.machine),
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(
                 custom_timeouts=pulumi.CustomTimeouts(create=shape.create_timeout))),
         )
