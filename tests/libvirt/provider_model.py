@@ -50,6 +50,21 @@ def tostring(root: ET.Element) -> str:
     return ET.tostring(root, encoding="unicode") + "\n"
 
 
+def canonical(xml: str) -> list[str]:
+    """One line per element: its path, sorted attributes and text; siblings in order. Whitespace,
+    quoting and empty-element forms, which libvirt ignores, drop out."""
+    lines: list[str] = []
+
+    def walk(el: ET.Element, path: str) -> None:
+        attrs = " ".join(f"{k}={v!r}" for k, v in sorted(el.attrib.items()))
+        lines.append(f"{path}/{el.tag} [{attrs}] {(el.text or '').strip()!r}")
+        for child in el:
+            walk(child, f"{path}/{el.tag}")
+
+    walk(ET.fromstring(xml), "")
+    return lines
+
+
 # ---- machine types ------------------------------------------------------------------------------
 
 def default_machine(arch: str) -> list[str]:

@@ -33,20 +33,6 @@ GENERATED = re.compile(r"\[DEBUG\] Generated XML for libvirt (domain|network|vol
                        re.S)
 
 
-def canonical(xml: str) -> list[str]:
-    """One line per element: path, sorted attributes, text. Order of siblings kept."""
-    lines: list[str] = []
-
-    def walk(el: ET.Element, path: str) -> None:
-        attrs = " ".join(f"{k}={v!r}" for k, v in sorted(el.attrib.items()))
-        lines.append(f"{path}/{el.tag} [{attrs}] {(el.text or '').strip()!r}")
-        for child in el:
-            walk(child, f"{path}/{el.tag}")
-
-    walk(ET.fromstring(xml), "")
-    return lines
-
-
 def steps_for(program: Any, pool: str, arches: list[str]) -> list[dict[str, Any]]:
     """The program's resources as terraform configs (snake_case), ids as "${step}" references."""
     net = program.one("-net")
@@ -181,7 +167,7 @@ def main() -> int:
                 else:
                     pairs = []
                 for what, theirs, ours in pairs:
-                    a, b = canonical(theirs), canonical(ours)
+                    a, b = model.canonical(theirs), model.canonical(ours)
                     if a == b:
                         print(f"   {what}: model == provider ({len(a)} elements)")
                     else:
