@@ -76,6 +76,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("provider_src", type=Path, help="a checkout of terraform-provider-libvirt at v0.8.1")
     parser.add_argument("--arch", action="append", choices=ARCHES, help="only these arches (default: both)")
+    parser.add_argument("--image-from", choices=ARCHES,
+                        help="use this arch's test image as every base volume (the XML does not depend on it)")
     args = parser.parse_args()
     arches = args.arch or list(ARCHES)
     src: Path = args.provider_src
@@ -89,7 +91,7 @@ def main() -> int:
         qcow2[arch] = work / f"debian12-{arch}.qcow2"
         if arch not in arches:
             continue
-        image = images.cached(arch)
+        image = images.cached(args.image_from or arch)
         if image is None:
             print(f"error: no cached test image for {arch}: python -m tests.vm.images build --arch {arch}")
             return 2

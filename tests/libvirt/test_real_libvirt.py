@@ -410,7 +410,11 @@ def test_domain_defines_starts_and_runs_the_cloud_init_iso(env: Env, arch: str) 
     if arch == "aarch64":
         assert cdrom_target.get("bus") == "scsi"
         assert live.find("devices/controller[@type='scsi'][@model='virtio-scsi']") is not None
-        assert live.find("os/loader") is not None and live.find("os/nvram") is not None, "UEFI was not set up"
+        loader, nvram = live.find("os/loader"), live.find("os/nvram")
+        assert loader is not None and nvram is not None, "UEFI was not set up"
+        # libvirt fills these in from firmware='efi'; the provider reads them back into its state
+        # (resource_libvirt_domain.go:823), though the program never set them.
+        log(f"{cell}: libvirt chose loader {loader.text} {loader.attrib} and nvram {nvram.text} {nvram.attrib}")
     else:
         assert cdrom_target.get("bus") == "ide"
     lv.virsh("undefine", name, "--nvram")
