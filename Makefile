@@ -80,9 +80,10 @@ unit: venv
 
 # The VM tests build and cache guest images on first use (x86_64 ~2 min, arm64 ~8; they skip with
 # the reason when qemu, debootstrap or root are missing). The emulated aarch64 Docker cell alone
-# takes about 35 min, so only test-vm runs it.
+# takes about 35 min, so only test-vm runs it. tests/libvirt starts its own libvirtd (root) and boots
+# both arches through it from the provider's XML.
 test: lint
-	$(PY) -m pytest tests/unit tests/guest tests/vm -m "not (vm_aarch64 and vm_docker)" --capture=tee-sys
+	$(PY) -m pytest tests/unit tests/guest tests/libvirt tests/vm -m "not (vm_aarch64 and vm_docker)" --capture=tee-sys
 
 test-vm: venv
 	K8SF_VM_RESULTS_DIR=$(VM_RESULTS) $(PY) -m pytest tests/vm -m vm --capture=tee-sys

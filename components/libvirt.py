@@ -12,6 +12,7 @@ import pulumi_libvirt as libvirt
 from components.cloudinit import GUEST_USER, hostname, render_meta_data
 from components.config import FIRST_GUEST_OFFSET
 from components.host import Host
+from components.libvirt_cdrom import domain_xml
 
 GIB = 1024**3
 def guest_address(network_cidr: str, index: int) -> str:
@@ -136,6 +137,8 @@ class LibvirtInstance(pulumi.ComponentResource):
                 network_id=plat.network.id, hostname=hostname(args.cell), addresses=[args.address],
                 wait_for_lease=True)],
             consoles=[libvirt.DomainConsoleArgs(type="pty", target_port="0", target_type="serial")],
+            # aarch64 virt has no IDE for the provider's cloud-init cdrom: move it to virtio-scsi.
+            xml=domain_xml(shape.arch, shape.machine),
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(
                 custom_timeouts=pulumi.CustomTimeouts(create=shape.create_timeout),
                 ignore_changes=list(DOMAIN_IGNORED_CHANGES))),
