@@ -15,6 +15,8 @@ from components.host import Host
 from components.libvirt_cdrom import domain_xml
 
 GIB = 1024**3
+
+
 def guest_address(network_cidr: str, index: int) -> str:
     """The fixed address of the index-th cell's guest.
 

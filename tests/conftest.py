@@ -150,6 +150,7 @@ class FleetMocks(pulumi.runtime.Mocks):
         elif args.typ == "aws:ec2/keyPair:KeyPair":
             state.setdefault("keyName", f"{args.name}-key")
         elif args.typ == "libvirt:index/domain:Domain":
+            self._check_cdrom_bus(args.name, args.inputs)
             nics = state.get("networkInterfaces") or [{}]
             # Given addresses are the guest's (terraform-provider-libvirt v0.8.1 libvirt/domain.go:785-797
             # puts them in the network's DHCP host table); else DHCP picks one.
@@ -193,6 +194,31 @@ class FleetMocks(pulumi.runtime.Mocks):
             files.update(f"{landing}/{p.relative_to(root).as_posix()}" for p in root.rglob("*") if p.is_file())
         elif isinstance(source, pulumi.FileAsset):
             files.add(remote_path)
+
+    def _check_cdrom_bus(self, name: str, inputs: dict[str, Any]) -> None:
+        """libvirt refuses the provider's cloud-init cdrom on a machine without IDE, unless the domain's
+        xml.xslt moved it.
+
+        terraform-provider-libvirt v0.8.1 attaches the CloudInitDisk as `<target dev='hdd' bus='ide'/>`
+        whatever the machine (libvirt/domain.go:204-219), picks `pc` for x86 and `virt` for aarch64 when
+        no machine is given (libvirt/utils_domain_def.go:101-105), and applies xml.xslt with xsltproc
+        before it defines the domain (libvirt/utils_xslt.go:46-110). libvirt 9.0 refuses IDE on aarch64
+        `virt` and x86 `q35` at define (../shared/FACTS.md section 7; tests/libvirt/test_real_libvirt.py
+        shows it on the real libvirt).
+        """
+        if not inputs.get("cloudinit"):
+            return
+        arch = inputs.get("arch") or "x86_64"
+        machine = inputs.get("machine") or ("virt" if arch == "aarch64" else "pc")
+        if arch == "x86_64" and not machine.startswith("q35"):
+            return  # i440fx (pc) has IDE
+        from tests.libvirt.provider_model import apply_xslt
+
+        cdrom = ("<domain><devices><disk type='file' device='cdrom'><target dev='hdd' bus='ide'/>"
+                 "<serial>cloudinit</serial></disk></devices></domain>")
+        if "bus='ide'" in apply_xslt(cdrom, (inputs.get("xml") or {}).get("xslt")).replace('"', "'"):
+            raise ProviderError(f"{name}: error defining libvirt domain: unsupported configuration: IDE "
+                                "controllers are unsupported for this QEMU binary or machine type")
 
     def _check_kit_present(self, name: str, inputs: dict[str, Any]) -> None:
         """A command that runs the kit from a folder where the copy put no kit fails on the real host:

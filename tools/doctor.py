@@ -278,6 +278,20 @@ def check_network(m: Machine, spec: FleetSpec) -> Finding:
     return Finding("network", True, f"{spec.libvirt_network_cidr} is free")
 
 
+def check_xsltproc(m: Machine, spec: FleetSpec) -> Finding | None:
+    """Domains without IDE (aarch64 virt) carry the cdrom stylesheet, which the provider applies
+    with `xsltproc` on the machine that runs Pulumi (terraform-provider-libvirt v0.8.1
+    libvirt/utils_xslt.go:84-89)."""
+    from components.libvirt import domain_shape
+    from components.libvirt_cdrom import domain_xml
+
+    if not any(domain_xml(a, domain_shape(a, spec.libvirt_host_arch).machine) for a in spec.arches):
+        return None
+    ok = m.which("xsltproc") is not None
+    return Finding("xsltproc", ok, "on PATH" if ok else "not on PATH (the aarch64 domains' stylesheet runs here)",
+                   "" if ok else "sudo apt-get install xsltproc")
+
+
 def check_mkisofs(m: Machine) -> Finding:
     """pulumi-libvirt's CloudInitDisk runs `mkisofs`, by that name, on the machine that runs Pulumi
     (terraform-provider-libvirt v0.8.1 libvirt/cloudinit_def.go:149-150)."""
@@ -383,6 +397,9 @@ def diagnose(stack: str, m: Machine | None = None, key_file: str | None = None, 
     findings.extend(check_plugins(m, spec))
     if spec.backend == "libvirt":
         findings.append(check_mkisofs(m))
+        xslt = check_xsltproc(m, spec)
+        if xslt is not None:
+            findings.append(xslt)
         findings.extend(check_libvirt(m, spec))
     elif spec.backend == "aws":
         region = values.get("aws:region") or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")

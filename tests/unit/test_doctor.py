@@ -84,6 +84,16 @@ def test_mkisofs_is_found_by_that_name(bin_dir: Path) -> None:
     assert doctor.check_mkisofs(Machine()).ok
 
 
+def test_xsltproc_is_needed_only_where_a_domain_carries_the_stylesheet(bin_dir: Path) -> None:
+    assert doctor.check_xsltproc(Machine(), spec(arches=("x86_64",), libvirt_host_arch="x86_64")) is None
+    arm = spec(arches=("x86_64", "aarch64"), libvirt_host_arch="x86_64")
+    missing = doctor.check_xsltproc(Machine(), arm)
+    assert missing is not None and not missing.ok and missing.fix == "sudo apt-get install xsltproc"
+    stand_in(bin_dir, "xsltproc", "exit 0\n")
+    found = doctor.check_xsltproc(Machine(), arm)
+    assert found is not None and found.ok
+
+
 def test_kvm_must_answer_not_just_exist(tmp_path: Path) -> None:
     ok, detail = doctor.kvm_works(Machine(kvm_path=str(tmp_path / "kvm")))
     assert not ok and "No such file" in detail
