@@ -92,8 +92,8 @@ test-vm: venv
 	K8SF_VM_RESULTS_DIR=$(VM_RESULTS) $(PY) -m pytest tests/vm -m vm --capture=tee-sys
 
 bench: venv
-	$(PY) benchmarks/bench_program.py
-	$(PY) benchmarks/bench_sampler.py
+	$(PY) perf/bench_program.py
+	$(PY) perf/bench_sampler.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks import fleet
+from fleet import driver
 from tests.conftest import fake_result
 
 
@@ -66,10 +66,10 @@ OUTPUTS = {"runId": "r1", "results": {"x86_64-bare-1": fake_result("x86_64-bare-
 
 
 def run_with(stack: FakeAutomationStack, tmp_path: Path, **kw: Any) -> tuple[int, str]:
-    run = fleet.Run(stack_name=stack.name, artifacts=tmp_path / "artifacts",
+    run = driver.Run(stack_name=stack.name, artifacts=tmp_path / "artifacts",
                     config={"k8s-footprint:runId": ("r1", False)}, retry_wait_s=0, **kw)
     out = io.StringIO()
-    code = fleet.execute(run, stack, out)
+    code = driver.execute(run, stack, out)
     return code, out.getvalue()
 
 
@@ -89,7 +89,7 @@ def test_success_writes_outputs_and_report_then_tears_down(tmp_path: Path) -> No
 def test_failed_up_still_writes_artifacts_and_tears_down(tmp_path: Path) -> None:
     stack = FakeAutomationStack(up_error=RuntimeError("error: ssh: handshake failed"))
     code, out = run_with(stack, tmp_path)
-    assert code == fleet.EXIT_INFRA
+    assert code == driver.EXIT_INFRA
     assert stack.calls == ["set_config", "up", "outputs", "destroy"]
     assert "fleet: up failed: error: ssh: handshake failed" in out
     status = json.loads((tmp_path / "artifacts" / "status.json").read_text())
@@ -102,7 +102,7 @@ def test_a_signal_during_up_still_tears_down(tmp_path: Path, signum: int) -> Non
     before = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
     stack = FakeAutomationStack(up_outputs=OUTPUTS, signal_during_up=signum)
     code, out = run_with(stack, tmp_path)
-    assert code == fleet.EXIT_INFRA
+    assert code == driver.EXIT_INFRA
     assert stack.calls[-1] == "destroy"
     assert f"interrupted by {signal.Signals(signum).name}; tearing down" in out
     # The driver puts back whatever handlers it found (pytest's, or another conftest's), not SIG_DFL.
@@ -119,7 +119,7 @@ def test_destroy_is_retried_after_clearing_pending_operations(tmp_path: Path) ->
 def test_a_destroy_that_keeps_failing_is_reported_loudly_with_what_is_left(tmp_path: Path) -> None:
     stack = FakeAutomationStack(up_outputs=OUTPUTS, destroy_failures=99)
     code, out = run_with(stack, tmp_path)
-    assert code == fleet.EXIT_INFRA
+    assert code == driver.EXIT_INFRA
     assert stack.calls.count("destroy") == 3
     assert "TEARDOWN FAILED: stack k8sf-test still holds 1 resource(s)" in out
     assert "left: urn:pulumi:k8sf-test::k8s-footprint::aws:ec2/instance:Instance::x86_64-k3s-1-vm" in out
@@ -134,11 +134,11 @@ def test_keep_skips_teardown_on_purpose(tmp_path: Path) -> None:
 
 def test_strict_fails_when_a_cell_is_not_ok(tmp_path: Path) -> None:
     code, out = run_with(FakeAutomationStack(up_outputs=OUTPUTS), tmp_path, strict=True)
-    assert code == fleet.EXIT_STRICT and "'x86_64-k3s-1': 'oom'" in out
+    assert code == driver.EXIT_STRICT and "'x86_64-k3s-1': 'oom'" in out
 
 
 def test_config_from_stack_file_and_flags(tmp_path: Path) -> None:
-    values = fleet.parse_config(Path(__file__).resolve().parents[2] / "Pulumi.ci.yaml",
+    values = driver.parse_config(Path(__file__).resolve().parents[2] / "Pulumi.ci.yaml",
                                 ["sshAllowedCidrs=[\"198.51.100.7/32\"]", "aws:region=eu-west-1", "sshPrivateKey=K"],
                                 "run-7")
     assert values["k8s-footprint:backend"] == ("aws", False)
@@ -148,13 +148,13 @@ def test_config_from_stack_file_and_flags(tmp_path: Path) -> None:
     assert values["k8s-footprint:runId"] == ("run-7", False)
     assert json.loads(values["k8s-footprint:distros"][0])[0] == "bare"
     with pytest.raises(SystemExit, match="expected key=value"):
-        fleet.parse_config(None, ["oops"], "r")
+        driver.parse_config(None, ["oops"], "r")
 
 
 def test_without_the_cli_it_stops_at_once_with_the_install_instruction(
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setattr("benchmarks.fleet.shutil.which", lambda _: None)
-    assert fleet.main(["run"]) == fleet.EXIT_USAGE
+    monkeypatch.setattr("fleet.driver.shutil.which", lambda _: None)
+    assert driver.main(["run"]) == driver.EXIT_USAGE
     assert "curl -fsSL https://get.pulumi.com | sh" in capsys.readouterr().err
 
 
@@ -162,7 +162,7 @@ def test_without_the_cli_it_stops_at_once_with_the_install_instruction(
                     reason="the pulumi CLI is not installed here (no reachable registry has it)")
 def test_real_cli_creates_and_removes_a_stack(tmp_path: Path) -> None:
     env = {"PULUMI_BACKEND_URL": f"file://{tmp_path}", "PULUMI_CONFIG_PASSPHRASE": "test"}
-    stack = fleet.AutomationStack("k8sf-cli-test", env)
+    stack = driver.AutomationStack("k8sf-cli-test", env)
     stack.set_config({"k8s-footprint:backend": ("hosts", False)})
     stack.destroy_and_remove(lambda _: None)
     assert not list(tmp_path.rglob("k8sf-cli-test.json"))
@@ -175,9 +175,18 @@ def test_ci_workflow_runs_the_driver_compares_and_always_reaps() -> None:
     triggers = wf[True] if True in wf else wf["on"]  # YAML 1.1 reads the key "on" as True
     assert "workflow_dispatch" in triggers and triggers["schedule"][0]["cron"]
     steps = " ".join(str(s.get("run", "")) for s in wf["jobs"]["fleet"]["steps"])
-    assert "benchmarks.fleet run --stack-file Pulumi.ci.yaml" in steps
+    assert "fleet.driver run --stack-file Pulumi.ci.yaml" in steps
     assert "benchmarks.report artifacts/outputs.json --baseline" in steps
     assert any(s.get("uses", "").startswith("actions/upload-artifact") and s.get("if") == "always()"
                for s in wf["jobs"]["fleet"]["steps"])
     assert wf["jobs"]["reaper"]["if"] == "always()" and wf["jobs"]["reaper"]["needs"] == "fleet"
-    assert "benchmarks.reaper" in " ".join(str(s.get("run", "")) for s in wf["jobs"]["reaper"]["steps"])
+    assert "fleet.reaper" in " ".join(str(s.get("run", "")) for s in wf["jobs"]["reaper"]["steps"])
+
+
+
+def test_make_bench_runs_the_self_benchmarks_from_perf() -> None:
+    root = Path(__file__).resolve().parents[2]
+    bench = (root / "Makefile").read_text().split("\nbench:", 1)[1].split("\n\n", 1)[0]
+    scripts = [word for word in bench.split() if word.endswith(".py")]
+    assert scripts == ["perf/bench_program.py", "perf/bench_sampler.py"]
+    assert all((root / s).is_file() for s in scripts)

@@ -10,8 +10,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from benchmarks import reaper
 from components.aws import fleet_tags
+from fleet import reaper
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 REGION = "us-east-1"
@@ -80,9 +80,9 @@ def test_delete_removes_expired_and_orphaned_fleets_in_order_and_leaves_live_one
     assert code == 0, capsys.readouterr().err
     out = capsys.readouterr().out
     assert "stack 'gone' no longer exists" in out
-    for fleet in (old, orphan):
-        assert state(aws, fleet["instance"]) == "terminated"
-        assert fleet["group"] not in groups(aws) and fleet["key"] not in keys(aws)
+    for doomed in (old, orphan):
+        assert state(aws, doomed["instance"]) == "terminated"
+        assert doomed["group"] not in groups(aws) and doomed["key"] not in keys(aws)
     assert state(aws, live["instance"]) == "running" and live["group"] in groups(aws) and live["key"] in keys(aws)
     assert state(aws, untagged) == "running"
     assert out.index("terminated") < out.index("deleted security-group")
@@ -96,7 +96,7 @@ def test_missing_expiry_is_reaped_and_says_why() -> None:
 
 def test_without_live_stacks_or_cli_only_expiry_counts(aws: Any, monkeypatch: pytest.MonkeyPatch,
                                                        capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setattr("benchmarks.reaper.shutil.which", lambda _: None)
+    monkeypatch.setattr("fleet.reaper.shutil.which", lambda _: None)
     make_fleet(aws, "whatever", "2026-11-22T15:00:00Z")
     assert reaper.main(["--regions", REGION], session=aws, now=NOW) == 0
     captured = capsys.readouterr()

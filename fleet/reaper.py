@@ -1,6 +1,6 @@
 """Find, and with --delete remove, AWS resources a k8s-footprint fleet left behind.
 
-    python -m benchmarks.reaper --regions us-east-1 [--live-stacks dev ci] [--delete]
+    python -m fleet.reaper --regions us-east-1 [--live-stacks dev ci] [--delete]
 
 A resource is reaped when it carries k8s-footprint's tags and either its `k8s-footprint:expires-at`
 has passed (or is missing or unreadable) or, when the live stacks are known, its
@@ -118,7 +118,7 @@ def live_stacks_from_pulumi() -> set[str] | None:
 
 
 def main(argv: Sequence[str] | None = None, session: Any = None, now: datetime | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.reaper", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m fleet.reaper", description=__doc__.splitlines()[0])
     parser.add_argument("--regions", nargs="+", required=True)
     parser.add_argument("--live-stacks", nargs="*", help="stack names still in use (default: pulumi stack ls)")
     parser.add_argument("--delete", action="store_true", help="remove what was found (default: list only)")

@@ -1,6 +1,6 @@
 """Ephemeral fleets: a unique stack, `pulumi up`, artifacts, and a teardown that always happens.
 
-    python -m benchmarks.fleet run [--stack-file Pulumi.ci.yaml] [--config key=value ...]
+    python -m fleet.driver run [--stack-file Pulumi.ci.yaml] [--config key=value ...]
                                    [--prefix k8sf] [--run-id ID] [--artifacts DIR] [--keep] [--strict]
 
 Built on Pulumi's Automation API, which drives the `pulumi` CLI. The stack is named
@@ -170,7 +170,7 @@ def teardown(stack: StackOps, run: Run, say: Callable[[str], None]) -> bool:
     banner = "!" * 78
     say(banner)
     say(f"TEARDOWN FAILED: stack {run.stack_name} still holds {len(left)} resource(s). Remove them with")
-    say(f"  pulumi destroy --stack {run.stack_name}   and, for AWS, python -m benchmarks.reaper --delete")
+    say(f"  pulumi destroy --stack {run.stack_name}   and, for AWS, python -m fleet.reaper --delete")
     for urn in left:
         say(f"  left: {urn}")
     say(banner)
@@ -226,7 +226,7 @@ def execute(run: Run, stack: StackOps, out: TextIO = sys.stdout) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.fleet", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m fleet.driver", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run", help="bring a fleet up, collect its results, tear it down")
     r.add_argument("--stack-file", type=Path, help="a Pulumi.<stack>.yaml to take config from")
