@@ -8,6 +8,8 @@ import json
 import os
 import shutil
 import signal
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -182,6 +184,14 @@ def test_ci_workflow_runs_the_driver_compares_and_always_reaps() -> None:
     assert wf["jobs"]["reaper"]["if"] == "always()" and wf["jobs"]["reaper"]["needs"] == "fleet"
     assert "fleet.reaper" in " ".join(str(s.get("run", "")) for s in wf["jobs"]["reaper"]["steps"])
 
+
+@pytest.mark.parametrize(("old", "new"), [("benchmarks.fleet", "fleet.driver"), ("benchmarks.reaper", "fleet.reaper")])
+def test_the_old_module_paths_still_run_and_say_where_the_code_went(old: str, new: str) -> None:
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.run([sys.executable, "-m", old, "--help"], cwd=root, capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert f"python -m {new}" in proc.stdout and f"moved to {new}" in proc.stderr
 
 
 def test_make_bench_runs_the_self_benchmarks_from_perf() -> None:
