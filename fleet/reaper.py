@@ -1,29 +1,37 @@
 """Find, and with --delete remove, AWS resources a k8s-footprint fleet left behind.
 
-    python -m fleet.reaper --regions us-east-1 [--live-stacks dev ci] [--delete]
+    python -m fleet.reaper --regions us-east-1 [--run-id ID ...] [--live-stacks dev ci] [--delete]
 
-A resource is reaped when it carries k8s-footprint's tags and either its `k8s-footprint:expires-at`
-has passed (or is missing or unreadable) or, when the live stacks are known, its
-`k8s-footprint:stack` is not one of them. Without --live-stacks the list comes from
-`pulumi stack ls` when the CLI is there; otherwise only expiry counts, and the reaper says so.
-Dry run by default. --delete terminates instances first, waits for them, then deletes security
-groups (which fail while an instance still uses them) and key pairs.
+A resource is reaped when it carries k8s-footprint's tags and
+  - its `k8s-footprint:run-id` is one of --run-id (a run whose state is gone: a cancelled or
+    crashed CI job), whatever its expiry; or
+  - its `k8s-footprint:expires-at` has passed (or is missing or unreadable); or
+  - the live stacks are known and its `k8s-footprint:stack` is not one of them.
+The live stacks come from --live-stacks, or else from `pulumi stack ls` against this project's
+own backend (PULUMI_BACKEND_URL if set, else .pulumi-state/ here; never whatever backend the shell
+is logged in to, where a live local stack would look orphaned). With neither, only run ids and
+expiry count, and the reaper says so. Dry run by default. --delete terminates instances first,
+waits for them, then deletes security groups (which fail while an instance still uses them) and
+key pairs.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 MANAGED = "k8s-footprint:managed"
 STACK = "k8s-footprint:stack"
+RUN_ID = "k8s-footprint:run-id"
 EXPIRES = "k8s-footprint:expires-at"
 LIVE_STATES = ["pending", "running", "stopping", "stopped"]
 
@@ -42,7 +50,10 @@ def _tags(items: Sequence[dict[str, str]] | None) -> dict[str, str]:
     return {t["Key"]: t["Value"] for t in items or []}
 
 
-def reason_to_reap(tags: dict[str, str], now: datetime, live_stacks: set[str] | None) -> str | None:
+def reason_to_reap(tags: dict[str, str], now: datetime, live_stacks: set[str] | None,
+                   run_ids: frozenset[str] = frozenset()) -> str | None:
+    if tags.get(RUN_ID) in run_ids:
+        return f"run id {tags[RUN_ID]}"
     expires = tags.get(EXPIRES)
     try:
         when = datetime.strptime(expires or "", "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
@@ -55,7 +66,8 @@ def reason_to_reap(tags: dict[str, str], now: datetime, live_stacks: set[str] | 
     return None
 
 
-def find(ec2: Any, region: str, now: datetime, live_stacks: set[str] | None) -> list[Doomed]:
+def find(ec2: Any, region: str, now: datetime, live_stacks: set[str] | None,
+         run_ids: frozenset[str] = frozenset()) -> list[Doomed]:
     managed = [{"Name": "tag-key", "Values": [MANAGED]}]
     found: list[Doomed] = []
     for page in ec2.get_paginator("describe_instances").paginate(
@@ -63,16 +75,16 @@ def find(ec2: Any, region: str, now: datetime, live_stacks: set[str] | None) -> 
         for reservation in page["Reservations"]:
             for inst in reservation["Instances"]:
                 tags = _tags(inst.get("Tags"))
-                if why := reason_to_reap(tags, now, live_stacks):
+                if why := reason_to_reap(tags, now, live_stacks, run_ids):
                     found.append(Doomed(region, "instance", inst["InstanceId"], tags.get(STACK, "?"), why))
     for page in ec2.get_paginator("describe_security_groups").paginate(Filters=managed):
         for group in page["SecurityGroups"]:
             tags = _tags(group.get("Tags"))
-            if why := reason_to_reap(tags, now, live_stacks):
+            if why := reason_to_reap(tags, now, live_stacks, run_ids):
                 found.append(Doomed(region, "security-group", group["GroupId"], tags.get(STACK, "?"), why))
     for key in ec2.describe_key_pairs(Filters=managed)["KeyPairs"]:
         tags = _tags(key.get("Tags"))
-        if why := reason_to_reap(tags, now, live_stacks):
+        if why := reason_to_reap(tags, now, live_stacks, run_ids):
             found.append(Doomed(region, "key-pair", key["KeyPairId"], tags.get(STACK, "?"), why, key["KeyName"]))
     return found
 
@@ -105,11 +117,24 @@ def delete(ec2: Any, doomed: Sequence[Doomed], wait_seconds: int = 600) -> list[
     return failures
 
 
-def live_stacks_from_pulumi() -> set[str] | None:
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def project_backend(environ: dict[str, str]) -> str:
+    """The backend this project's stacks live in: the rule fleet.driver and the Makefile use."""
+    return environ.get("PULUMI_BACKEND_URL") or f"file://{ROOT / '.pulumi-state'}"
+
+
+def live_stacks_from_pulumi(backend: str) -> set[str] | None:
     if shutil.which("pulumi") is None:
         return None
+    if backend.startswith("file://") and not Path(backend[len("file://"):]).is_dir():
+        # No state here at all (a fresh CI job): an empty list would make every stack look orphaned.
+        print(f"warning: no state at {backend}; the live stacks are unknown", file=sys.stderr)
+        return None
+    env = {**os.environ, "PULUMI_BACKEND_URL": backend, "PULUMI_SKIP_UPDATE_CHECK": "true"}
     proc = subprocess.run(["pulumi", "stack", "ls", "--all", "--json"], capture_output=True, text=True,
-                          timeout=120, check=False)
+                          timeout=120, check=False, env=env, cwd=ROOT)
     if proc.returncode != 0:
         print(f"warning: pulumi stack ls failed ({proc.stderr.strip()[:200]}); judging by expiry only",
               file=sys.stderr)
@@ -120,13 +145,23 @@ def live_stacks_from_pulumi() -> set[str] | None:
 def main(argv: Sequence[str] | None = None, session: Any = None, now: datetime | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fleet.reaper", description=__doc__.splitlines()[0])
     parser.add_argument("--regions", nargs="+", required=True)
-    parser.add_argument("--live-stacks", nargs="*", help="stack names still in use (default: pulumi stack ls)")
+    parser.add_argument("--run-id", nargs="+", default=[], dest="run_ids",
+                        help="reap these runs' resources whatever their expiry (a run whose state is gone)")
+    parser.add_argument("--live-stacks", nargs="*",
+                        help="stack names still in use (default: pulumi stack ls on this project's backend)")
     parser.add_argument("--delete", action="store_true", help="remove what was found (default: list only)")
     parser.add_argument("--wait-seconds", type=int, default=600, help="how long to wait for instances to end")
     args = parser.parse_args(argv)
-    live = set(args.live_stacks) if args.live_stacks is not None else live_stacks_from_pulumi()
+    if args.live_stacks is not None:
+        live: set[str] | None = set(args.live_stacks)
+    else:
+        backend = project_backend(dict(os.environ))
+        live = live_stacks_from_pulumi(backend)
+        if live is not None:
+            print(f"live stacks from {backend}: {', '.join(sorted(live)) or '(none)'}", file=sys.stderr)
     if live is None:
-        print("note: live stacks unknown (no --live-stacks, no pulumi CLI); reaping by expiry only", file=sys.stderr)
+        print("note: live stacks unknown (no --live-stacks, no pulumi CLI or no state); reaping by "
+              f"{'run id and ' if args.run_ids else ''}expiry only", file=sys.stderr)
     if session is None:
         import boto3
 
@@ -136,7 +171,7 @@ def main(argv: Sequence[str] | None = None, session: Any = None, now: datetime |
     total = 0
     for region in args.regions:
         ec2 = session.client("ec2", region_name=region)
-        doomed = find(ec2, region, moment, live)
+        doomed = find(ec2, region, moment, live, frozenset(args.run_ids))
         total += len(doomed)
         for d in doomed:
             print(f"{'reap' if args.delete else 'would reap'} {d.region} {d.kind} {d.id} (stack {d.stack}): {d.reason}")
