@@ -78,6 +78,9 @@ lint: venv
 	# From the kit's folder, so shellcheck follows the files the kit sources.
 	cd benchmarks/guest && shellcheck -x k8sf lib/*.sh distros/*.sh
 	shellcheck tests/guest/stub.sh .ci/run
+	# The workflows: security (no finding at medium or high) and structure, both offline.
+	$(VENV)/bin/zizmor --offline --min-severity medium .github/workflows/
+	$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 
 unit: venv
 	$(PY) -m pytest tests/unit tests/guest

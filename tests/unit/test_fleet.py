@@ -385,3 +385,74 @@ def test_make_bench_runs_the_self_benchmarks_from_perf() -> None:
     scripts = [word for word in bench.split() if word.endswith(".py")]
     assert scripts == ["perf/bench_program.py", "perf/bench_sampler.py"]
     assert all((ROOT / s).is_file() for s in scripts)
+
+
+def workflow() -> dict[Any, Any]:
+    import yaml
+
+    wf = yaml.safe_load((ROOT / ".github/workflows/fleet.yml").read_text())
+    return dict(wf)
+
+
+def test_ci_runs_the_driver_then_always_tears_down_keeps_the_state_and_reaps_its_run() -> None:
+    wf = workflow()
+    triggers = wf[True] if True in wf else wf["on"]  # YAML 1.1 reads the key "on" as True
+    assert "workflow_dispatch" in triggers and triggers["schedule"][0]["cron"]
+    steps = wf["jobs"]["fleet"]["steps"]
+    names = [s.get("name", s.get("uses", "")) for s in steps]
+    run_step = next(s for s in steps if "fleet.driver run --stack-file" in s.get("run", ""))
+    # exec: the driver is the step's process, so the runner's SIGINT/SIGTERM reach it, not a shell.
+    assert "exec .venv/bin/python -m fleet.driver run" in run_step["run"] and "--defer-teardown" in run_step["run"]
+    teardown = next(s for s in steps if "fleet.driver destroy" in s.get("run", ""))
+    assert teardown["if"] == "always()" and '--run-id "${RUN_ID}"' in teardown["run"]
+    state = next(s for s in steps if s.get("with", {}).get("path") == ".pulumi-state/")
+    assert state["uses"].startswith("actions/upload-artifact@") and state["if"] == "always()"
+    assert state["with"]["include-hidden-files"] is True and 1 <= state["with"]["retention-days"] <= 7
+    assert names.index(teardown["name"]) < names.index(state["name"])  # the state after the teardown
+    assert any(s.get("uses", "").startswith("actions/upload-artifact@") and s.get("if") == "always()"
+               and s["with"]["path"] == "artifacts/" for s in steps)
+    assert "benchmarks.report artifacts/outputs.json --baseline" in " ".join(s.get("run", "") for s in steps)
+    # The passphrase comes from a secret, never the development default.
+    assert wf["jobs"]["fleet"]["env"]["PULUMI_CONFIG_PASSPHRASE"] == "${{ secrets.PULUMI_CONFIG_PASSPHRASE }}"
+    assert "k8s-footprint-dev" not in (ROOT / ".github/workflows/fleet.yml").read_text()
+    reaper_job = wf["jobs"]["reaper"]
+    assert reaper_job["if"] == "always()" and reaper_job["needs"] == "fleet"
+    reap = " ".join(s.get("run", "") for s in reaper_job["steps"])
+    assert 'fleet.reaper --regions "${AWS_REGION}" --run-id "${RUN_ID}" --delete' in reap
+    assert wf["env"]["RUN_ID"] == "gh${{ github.run_id }}-${{ github.run_attempt }}"
+
+
+def test_ci_installs_the_pulumi_cli_of_the_pinned_sdk() -> None:
+    wf = workflow()
+    pinned = next(line.split("==")[1] for line in (ROOT / "requirements.txt").read_text().splitlines()
+                  if line.startswith("pulumi=="))
+    assert wf["env"]["PULUMI_VERSION"] == pinned
+    install = " ".join(s.get("run", "") for s in wf["jobs"]["fleet"]["steps"])
+    assert 'curl -fsSL https://get.pulumi.com | sh -s -- --version "${PULUMI_VERSION}"' in install
+
+
+# Read from each action's repository (git rev-parse <tag>^{commit} in a fetched mirror); node24 at each tag.
+ACTION_PINS = {
+    "actions/checkout": ("3d3c42e5aac5ba805825da76410c181273ba90b1", "v7.0.1"),
+    "actions/setup-python": ("5fda3b95a4ea91299a34e894583c3862153e4b97", "v7.0.0"),
+    "actions/upload-artifact": ("bbbca2ddaa5d8feaa63e36b76fdaad77386f024f", "v7.0.0"),
+    "actions/cache/restore": ("27d5ce7f107fe9357f9df03efb73ab90386fccae", "v5.0.5"),
+    "actions/cache/save": ("27d5ce7f107fe9357f9df03efb73ab90386fccae", "v5.0.5"),
+    "aws-actions/configure-aws-credentials": ("e6de054238d6b7531b4efff3b6587d9aade6a06c", "v6.2.3"),
+}
+
+
+def test_every_action_is_pinned_to_its_release_commit_with_the_version_beside_it() -> None:
+    text = (ROOT / ".github/workflows/fleet.yml").read_text()
+    uses = [line.split("uses:", 1)[1].strip() for line in text.splitlines() if "uses:" in line]
+    assert len(uses) == 10
+    for use in uses:
+        ref, _, comment = use.partition(" # ")
+        action, _, sha = ref.partition("@")
+        assert (sha, comment) == ACTION_PINS[action], use
+    wf = workflow()
+    assert wf["permissions"] == {}
+    for job in wf["jobs"].values():
+        for step in job["steps"]:
+            if step.get("uses", "").startswith("actions/checkout@"):
+                assert step["with"]["persist-credentials"] is False
