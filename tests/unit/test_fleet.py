@@ -284,15 +284,18 @@ def reap_children() -> Iterator[list[int]]:
             os.kill(pid, signal.SIGKILL)
 
 
-def test_sigterm_during_up_is_passed_on_once_and_the_cli_finishes_what_is_in_flight(
-        cli: FakeCli, tmp_path: Path) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_during_up_is_passed_on_once_and_the_cli_finishes_what_is_in_flight(
+        cli: FakeCli, tmp_path: Path, signum: int) -> None:
+    name = signal.Signals(signum).name
     proc = start_driver(cli, tmp_path)
     cli.wait_for(creating(cli, 2))
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(signum)
     assert proc.wait(timeout=60) == driver.EXIT_INFRA
     out = (tmp_path / "driver.out").read_text()
-    assert cli.signals_to("up") == ["SIGTERM"]
-    assert "SIGTERM passed on to the CLI" in out and "SIGTERM received; cancelling" in out
+    assert cli.signals_to("up") == [name]
+    assert f"{name} passed on to the CLI" in out
+    assert ("SIGTERM" if signum == signal.SIGTERM else "^C") + " received; cancelling" in out
     # The create in flight finished; no new one started; then the driver tore everything down.
     assert "cell-1-vm created" in out and "cell-2-vm" not in out
     assert json.loads((tmp_path / "artifacts" / "status.json").read_text())["up"] == "interrupted"
@@ -300,6 +303,17 @@ def test_sigterm_during_up_is_passed_on_once_and_the_cli_finishes_what_is_in_fli
     # The CLI ran in a session of its own, so a terminal's ^C reaches only the driver.
     start = next(c for c in cli.calls() if c["event"] == "start" and "up" in c["argv"])
     assert start["sid"] == start["pid"]
+
+
+def test_a_signal_during_teardown_is_not_passed_on_and_the_teardown_completes(
+        cli: FakeCli, tmp_path: Path) -> None:
+    proc = start_driver(cli, tmp_path, FAKE_UP_RESOURCES="3")
+    cli.wait_for(lambda: "deleting" in (tmp_path / "driver.out").read_text(), timeout=60)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 0
+    out = (tmp_path / "driver.out").read_text()
+    assert cli.signals_to("destroy") == [] and "not passed on, since stopping it would leave resources" in out
+    assert cli.cloud() == [] and cli.state() == {}
 
 
 def test_a_second_sigterm_is_not_passed_on_and_destroy_waits_for_the_cli(
