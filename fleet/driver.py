@@ -16,7 +16,9 @@ file under <artifacts>/cli/ (so the driver's death can't kill it with SIGPIPE), 
 
 Cancellation, matching the CLI's own protocol (pkg/backend/cancellation_scope.go: a first SIGINT
 or SIGTERM cancels, which lets in-flight operations finish and records them; a second one
-terminates at once and may orphan what was being created):
+terminates at once and may orphan what was being created). Pulumi's Go Automation API cancels
+the same way, with one SIGINT to the CLI (sdk/go/auto/cmd.go:296-303 at v3.272.0); the Python one
+keeps its Popen to itself (pulumi/automation/_cmd.py, PulumiCommand.run).
   - the first SIGINT or SIGTERM during `up` is forwarded to the CLI, once. The CLI finishes what
     it is creating and stops; the driver then tears down, unless told to defer that.
   - the first signal during a teardown is not forwarded: cancelling a destroy leaves resources.
