@@ -74,6 +74,9 @@ lint: venv
 	# From the kit's folder, so shellcheck follows the files the kit sources.
 	cd benchmarks/guest && shellcheck -x k8sf lib/*.sh distros/*.sh
 	shellcheck tests/guest/stub.sh .ci/run
+	# The workflows: security (no finding at medium or high) and structure, both offline.
+	$(VENV)/bin/zizmor --offline --min-severity medium .github/workflows/
+	$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 
 unit: venv
 	$(PY) -m pytest tests/unit tests/guest
@@ -89,8 +92,8 @@ test-vm: venv
 	K8SF_VM_RESULTS_DIR=$(VM_RESULTS) $(PY) -m pytest tests/vm -m vm --capture=tee-sys
 
 bench: venv
-	$(PY) benchmarks/bench_program.py
-	$(PY) benchmarks/bench_sampler.py
+	$(PY) perf/bench_program.py
+	$(PY) perf/bench_sampler.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

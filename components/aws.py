@@ -14,6 +14,10 @@ from components.host import Host
 AMI_PARAMETER = "/aws/service/canonical/ubuntu/server/24.04/stable/current/{arch}/hvm/ebs-gp3/ami-id"
 AMI_ARCH = {"x86_64": "amd64", "aarch64": "arm64"}
 AMI_USER = "ubuntu"
+# Unlimited, as T3 and T4g default to, but explicit so an account-wide default can't change it:
+# standard mode would throttle a busy cell to its 10 % baseline, and readiness waits and /readyz
+# latency would then measure the credit balance, not the distro. components/cost.py prices it.
+CPU_CREDITS = "unlimited"
 
 
 # Tag keys whose later values must not update a resource in place.
@@ -133,6 +137,7 @@ class AwsInstance(pulumi.ComponentResource):
             root_block_device=aws.ec2.InstanceRootBlockDeviceArgs(
                 volume_type="gp3", volume_size=args.disk_gib, encrypted=True, delete_on_termination=True),
             instance_market_options=market,
+            credit_specification=aws.ec2.InstanceCreditSpecificationArgs(cpu_credits=CPU_CREDITS),
             tags=tags,
             volume_tags=tags,
             opts=pulumi.ResourceOptions(

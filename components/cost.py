@@ -3,12 +3,18 @@
 Prices are a dated table, not a live quote: on-demand list prices for Linux in us-east-1 as the
 project last recorded them, and typical spot prices, which move by the hour and the zone. Update
 PRICES_AS_OF with the table. libvirt and hosts fleets cost nothing here.
+
+Per instance and hour: the instance, its gp3 root disk, and its public IPv4 address (AWS charges
+every public IPv4 address since February 2024). CPU credits are unlimited (components/aws.py
+says why), so an instance that stays above its baseline also pays surplus credits: the estimate
+gives that as a ceiling, every vCPU busy for the whole hour, apart from the expected cost.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from components.aws import CPU_CREDITS
 from components.config import FleetSpec
 
 PRICES_AS_OF = "2025-06, us-east-1, Linux; spot is a typical price and varies"
@@ -18,33 +24,84 @@ HOURLY_USD = {  # instance type -> (on-demand, spot)
     "t3a.micro": (0.0094, 0.0032),
     "t2.micro": (0.0116, 0.0035),
 }
+# instance type -> (vCPUs, baseline share of each vCPU, surplus credit USD per vCPU-hour, Linux)
+CREDITS = {
+    "t3.micro": (2, 0.10, 0.05),
+    "t4g.micro": (2, 0.10, 0.04),
+    "t3a.micro": (2, 0.10, 0.05),
+    "t2.micro": (1, 0.10, 0.05),
+}
 GP3_USD_PER_GB_MONTH = 0.08
+PUBLIC_IPV4_USD_PER_HOUR = 0.005  # per address, in use or idle
 HOURS_PER_MONTH = 730
+
+
+def instance_hourly_usd(itype: str, spot: bool, disk_gib: int) -> float | None:
+    """One instance's expected cost per hour: instance, root disk, public IPv4. None if unpriced."""
+    prices = HOURLY_USD.get(itype)
+    if prices is None:
+        return None
+    return (prices[1] if spot else prices[0]) + disk_gib * GP3_USD_PER_GB_MONTH / HOURS_PER_MONTH \
+        + PUBLIC_IPV4_USD_PER_HOUR
+
+
+def surplus_ceiling_usd(itype: str) -> float:
+    """At most this per hour in surplus CPU credits: every vCPU busy above its baseline."""
+    if CPU_CREDITS != "unlimited" or itype not in CREDITS:
+        return 0.0
+    vcpus, baseline, price = CREDITS[itype]
+    return vcpus * (1 - baseline) * price
 
 
 def estimate(spec: FleetSpec) -> dict[str, Any]:
     if spec.backend != "aws":
         return {"backend": spec.backend, "perHourUsd": 0.0, "upToExpiryUsd": 0.0, "note": "no cloud cost"}
-    per_hour = 0.0
+    per_hour = ceiling = ipv4 = 0.0
+    count = 0
     unknown = []
     for arch in spec.arches:
         itype = spec.instance_types[arch]
-        prices = HOURLY_USD.get(itype)
-        if prices is None:
+        hourly = instance_hourly_usd(itype, spec.spot, spec.disk_gib)
+        if hourly is None:
             unknown.append(itype)
             continue
         instances = len(spec.distros) * spec.repetitions
-        per_hour += instances * (prices[1] if spec.spot else prices[0])
-        per_hour += instances * spec.disk_gib * GP3_USD_PER_GB_MONTH / HOURS_PER_MONTH
+        count += instances
+        per_hour += instances * hourly
+        ipv4 += instances * PUBLIC_IPV4_USD_PER_HOUR
+        ceiling += instances * surplus_ceiling_usd(itype)
     result: dict[str, Any] = {
         "backend": "aws",
         "market": "spot" if spec.spot else "on-demand",
+        "instances": count,
+        "cpuCredits": CPU_CREDITS,
         "perHourUsd": round(per_hour, 4),
+        "publicIpv4PerHourUsd": round(ipv4, 4),
+        "cpuCreditCeilingPerHourUsd": round(ceiling, 4),
         "upToExpiryUsd": round(per_hour * spec.ttl_hours, 4),
+        "upToExpiryCeilingUsd": round((per_hour + ceiling) * spec.ttl_hours, 4),
         "pricesAsOf": PRICES_AS_OF,
-        "note": "an estimate: instance-hours x the dated price table, plus gp3 storage; the fleet usually ends "
-                "well before its expiry",
+        "note": "an estimate: instance-hours x the dated price table, plus gp3 storage and one public IPv4 "
+                "address per instance; surplus CPU credits only in the ceiling. The fleet usually ends well "
+                "before its expiry",
     }
     if unknown:
         result["unpriced"] = sorted(set(unknown))
     return result
+
+
+def describe(est: dict[str, Any]) -> list[str]:
+    """The estimate as lines for a terminal or a CI log."""
+    if est.get("backend") != "aws":
+        return [f"cost: {est.get('backend')} backend, {est.get('note', 'no cloud cost')}"]
+    lines = [
+        f"cost: {est['instances']} instance(s), {est['market']}, CPU credits {est['cpuCredits']} "
+        f"(prices {est['pricesAsOf']})",
+        f"cost: {est['perHourUsd']:.4f} USD/h expected, of which public IPv4 {est['publicIpv4PerHourUsd']:.4f}; "
+        f"surplus CPU credits at most {est['cpuCreditCeilingPerHourUsd']:.4f} USD/h more",
+        f"cost: until expiry at most {est['upToExpiryUsd']:.4f} USD, "
+        f"{est['upToExpiryCeilingUsd']:.4f} with every vCPU busy throughout",
+    ]
+    if est.get("unpriced"):
+        lines.append(f"cost: no price for {', '.join(est['unpriced'])}; not counted")
+    return lines

@@ -124,8 +124,9 @@ def test_cost_estimate_for_the_ci_fleet_from_the_dated_price_table() -> None:
     base = {"backend": "aws", "sshAllowedCidrs": '["203.0.113.7/32"]', "ttlHours": "3"}
     on_demand = estimate(parse(base, project="p", stack="s", now=NOW))
     storage = 12 * 20 * 0.08 / 730
-    assert on_demand["perHourUsd"] == round(6 * 0.0104 + 6 * 0.0084 + storage, 4)
-    assert on_demand["upToExpiryUsd"] == round(3 * (6 * 0.0104 + 6 * 0.0084 + storage), 4)
+    ipv4 = 12 * 0.005  # one public IPv4 address per instance
+    assert on_demand["perHourUsd"] == round(6 * 0.0104 + 6 * 0.0084 + storage + ipv4, 4)
+    assert on_demand["upToExpiryUsd"] == round(3 * (6 * 0.0104 + 6 * 0.0084 + storage + ipv4), 4)
     spot = estimate(parse({**base, "spot": "true"}, project="p", stack="s", now=NOW))
     assert spot["market"] == "spot" and spot["perHourUsd"] < on_demand["perHourUsd"]
     assert estimate(parse({}, project="p", stack="s", now=NOW))["perHourUsd"] == 0.0

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 from moto import mock_aws
 
-from benchmarks import reaper
 from components.aws import fleet_tags
+from fleet import reaper
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 REGION = "us-east-1"
@@ -25,10 +27,10 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         yield boto3.session.Session(region_name=REGION)
 
 
-def make_fleet(session: Any, stack: str, expires_at: str) -> dict[str, str]:
+def make_fleet(session: Any, stack: str, expires_at: str, run_id: str | None = None) -> dict[str, str]:
     """What a stack creates on AWS, tagged as components/aws.py tags it."""
     ec2 = session.client("ec2", region_name=REGION)
-    tags = [{"Key": k, "Value": v} for k, v in fleet_tags(stack, stack, expires_at).items()]
+    tags = [{"Key": k, "Value": v} for k, v in fleet_tags(stack, run_id or stack, expires_at).items()]
     ami = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
     group = ec2.create_security_group(GroupName=f"sg-{stack}", Description="k8s-footprint",
                                       TagSpecifications=[{"ResourceType": "security-group", "Tags": tags}])
@@ -80,9 +82,9 @@ def test_delete_removes_expired_and_orphaned_fleets_in_order_and_leaves_live_one
     assert code == 0, capsys.readouterr().err
     out = capsys.readouterr().out
     assert "stack 'gone' no longer exists" in out
-    for fleet in (old, orphan):
-        assert state(aws, fleet["instance"]) == "terminated"
-        assert fleet["group"] not in groups(aws) and fleet["key"] not in keys(aws)
+    for doomed in (old, orphan):
+        assert state(aws, doomed["instance"]) == "terminated"
+        assert doomed["group"] not in groups(aws) and doomed["key"] not in keys(aws)
     assert state(aws, live["instance"]) == "running" and live["group"] in groups(aws) and live["key"] in keys(aws)
     assert state(aws, untagged) == "running"
     assert out.index("terminated") < out.index("deleted security-group")
@@ -96,8 +98,44 @@ def test_missing_expiry_is_reaped_and_says_why() -> None:
 
 def test_without_live_stacks_or_cli_only_expiry_counts(aws: Any, monkeypatch: pytest.MonkeyPatch,
                                                        capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setattr("benchmarks.reaper.shutil.which", lambda _: None)
+    monkeypatch.setattr("fleet.reaper.shutil.which", lambda _: None)
     make_fleet(aws, "whatever", "2026-11-22T15:00:00Z")
     assert reaper.main(["--regions", REGION], session=aws, now=NOW) == 0
     captured = capsys.readouterr()
     assert "reaping by expiry only" in captured.err and "nothing to reap" in captured.out
+
+
+def test_a_run_whose_state_is_gone_is_reaped_by_run_id_before_it_expires(
+        aws: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    # A cancelled CI job: its state went with the runner, its fleet expires in three hours.
+    monkeypatch.setattr("fleet.reaper.shutil.which", lambda _: None)
+    cancelled = make_fleet(aws, "k8sf-gh42-1", "2026-11-22T15:00:00Z", run_id="gh42-1")
+    other = make_fleet(aws, "k8sf-gh43-1", "2026-11-22T15:00:00Z", run_id="gh43-1")
+    code = reaper.main(["--regions", REGION, "--run-id", "gh42-1", "--delete", "--wait-seconds", "30"],
+                       session=aws, now=NOW)
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "reaping by run id and expiry only" in captured.err
+    assert f"reap {REGION} instance {cancelled['instance']} (stack k8sf-gh42-1): run id gh42-1" in captured.out
+    assert state(aws, cancelled["instance"]) == "terminated"
+    assert cancelled["group"] not in groups(aws) and cancelled["key"] not in keys(aws)
+    assert state(aws, other["instance"]) == "running" and other["group"] in groups(aws) and other["key"] in keys(aws)
+
+
+def test_live_stacks_come_from_the_projects_backend_not_the_shells(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    seen: list[dict[str, str]] = []
+
+    def stack_ls(argv: list[str], **kw: Any) -> subprocess.CompletedProcess[str]:
+        seen.append(kw["env"])
+        return subprocess.CompletedProcess(argv, 0, '[{"name": "organization/k8s-footprint/dev"}]', "")
+
+    monkeypatch.setattr("fleet.reaper.shutil.which", lambda _: "/usr/bin/pulumi")
+    monkeypatch.setattr("fleet.reaper.subprocess.run", stack_ls)
+    assert reaper.project_backend({}) == f"file://{reaper.ROOT / '.pulumi-state'}"
+    assert reaper.project_backend({"PULUMI_BACKEND_URL": "s3://bucket"}) == "s3://bucket"
+    assert reaper.live_stacks_from_pulumi(f"file://{tmp_path}") == {"dev"}
+    assert seen[0]["PULUMI_BACKEND_URL"] == f"file://{tmp_path}"
+    # No state at all (a fresh CI job) means unknown, not "no stack is live".
+    assert reaper.live_stacks_from_pulumi(f"file://{tmp_path / 'missing'}") is None
+    assert len(seen) == 1

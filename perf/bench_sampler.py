@@ -6,7 +6,7 @@ process in the tree; and 60 of `sample.sh --tsv --top` (once a phase: adds cat a
 from Python instead would count Python's own pages: a forked child carries them until exec.)
 node-exporter: started on a loopback port and scraped 60 times;
 CPU from /proc/PID/stat, peak RSS from VmHWM. Targets: sampler peak RSS at most a tenth of
-node-exporter's, and at most 10 ms of CPU per sample. Figures go to benchmarks/results/.
+node-exporter's, and at most 10 ms of CPU per sample. Figures go to perf/results/.
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ def main() -> int:
         fraction = sampler["peak_rss_mib"] / exporter["peak_rss_mib"]
         report["rss_fraction_of_node_exporter"] = round(fraction, 3)
         report["meets_targets"] = fraction <= 0.1 and sampler["cpu_ms_per_sample"] <= 10
-    out = ROOT / "benchmarks" / "results" / "sampler-cost.json"
+    out = ROOT / "perf" / "results" / "sampler-cost.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))

@@ -2,7 +2,7 @@
 
 Each size runs in a fresh process (so peak RSS is that size's own) and repeats a few times; we
 report the median seconds per cell and the peak RSS. Target: at most 50 ms per cell, growing
-linearly. Run with `make bench`; the figures go to benchmarks/results/.
+linearly. Run with `make bench`; the figures go to perf/results/.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def main() -> int:
     if len(sys.argv) == 3 and sys.argv[1] == "--child":
         print(json.dumps(one_run(int(sys.argv[2]))))
         return 0
-    out_dir = ROOT / "benchmarks" / "results"
+    out_dir = ROOT / "perf" / "results"
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = []
     for cells, reps in SIZES.items():

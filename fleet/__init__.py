@@ -1,0 +1,1 @@
+"""Operations tooling for cloud fleets: the ephemeral-fleet driver and the AWS reaper."""
