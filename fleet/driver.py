@@ -540,17 +540,27 @@ def pinned_sdk_version() -> str:
     return metadata.version("pulumi")
 
 
-def check_cli_version(exe: str, say: Say) -> None:
-    """Warn when the CLI is not the version of the pinned SDK (requirements.txt)."""
+def check_cli_version(exe: str, say: Say) -> bool:
+    """Warn when the CLI is not the version of the pinned SDK (requirements.txt); refuse (False) one
+    older than the oldest that honours replacement_trigger and replace_with (tools/doctor.py MIN_CLI):
+    such a CLI ignores them silently, and changed commands would re-run on used machines."""
+    from tools.doctor import MIN_CLI, version_tuple
+
     want = pinned_sdk_version()
     try:
         got = subprocess.run([exe, "version"], capture_output=True, text=True, timeout=60, check=False,
                              env={**os.environ, "PULUMI_SKIP_UPDATE_CHECK": "true"}).stdout.strip()
     except (OSError, subprocess.TimeoutExpired) as exc:
         got = f"unknown ({exc})"
+    have = version_tuple(got)
+    if have and have < version_tuple(MIN_CLI):
+        say(f"error: pulumi CLI {got} is older than {MIN_CLI}, which the program needs for replacement_trigger "
+            f"and replace_with. {INSTALL_PULUMI.format(v=want)}")
+        return False
     if got.removeprefix("v") != want:
         say(f"warning: pulumi CLI {got or '(no version printed)'} does not match the pinned SDK pulumi=={want}; "
             f"results and state may differ. {INSTALL_PULUMI.format(v=want)}")
+    return True
 
 
 def passphrase_problem(environ: dict[str, str]) -> str | None:
@@ -628,7 +638,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     say = logger(run, sys.stdout)
     with SignalLatch() as latch:
         driver = Driver(run, CliStack(stack_name, Cli(exe, cli_env(), run.artifacts, latch, say)), say)
-        check_cli_version(exe, say)
+        if not check_cli_version(exe, say):
+            return EXIT_USAGE
         if args.command == "run":
             for line in _estimate_lines(config, stack_name):
                 say(line)

@@ -206,8 +206,19 @@ def test_a_cli_version_other_than_the_pinned_sdk_warns_with_both(cli: FakeCli,
     assert len(lines) == 1 and "pulumi CLI v3.250.0 does not match the pinned SDK pulumi==3.272.0" in lines[0]
     monkeypatch.setenv("FAKE_PULUMI_VERSION", "v3.272.0")
     lines.clear()
-    driver.check_cli_version(cli.exe, lines.append)
+    assert driver.check_cli_version(cli.exe, lines.append)
     assert lines == []
+
+
+def test_a_cli_too_old_for_replacement_trigger_is_refused_before_anything_runs(
+        cli: FakeCli, monkeypatch: pytest.MonkeyPatch) -> None:
+    lines: list[str] = []
+    monkeypatch.setenv("FAKE_PULUMI_DIR", str(cli.dir))
+    monkeypatch.setenv("FAKE_PULUMI_VERSION", "v3.207.0")  # has ReplaceWith, not yet replacement_trigger
+    assert not driver.check_cli_version(cli.exe, lines.append)
+    assert "older than 3.226.0" in lines[0]
+    monkeypatch.setenv("FAKE_PULUMI_VERSION", "v3.226.0")
+    assert driver.check_cli_version(cli.exe, lines.append)
 
 
 @pytest.mark.parametrize("passphrase", [None, "", "k8s-footprint-dev"])
