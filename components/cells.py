@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from components import plan
 from components.config import FleetSpec, HostEntry, address_slot
 
 
@@ -28,17 +29,33 @@ def cell_name(arch: str, distro: str, repetition: int) -> str:
 
 
 def expand(spec: FleetSpec) -> list[Cell]:
-    """All cells, repetition-major, so the first wave covers every distro once."""
+    """All cells, repetition-major, so the first wave covers every distro once.
+
+    With maxParallelCells, cells go to lanes balanced by their expected wall time (emulated cells
+    take longer), and each waits for the one before it in its lane.
+    """
     combos = [(rep, distro, arch) for rep in range(1, spec.repetitions + 1) for distro in spec.distros
               for arch in spec.arches]
     free_hosts = {arch: [h for h in spec.hosts if h.arch == arch] for arch in spec.arches}
+    lanes: list[int | None] = [None] * len(combos)
+    if spec.max_parallel_cells is not None:
+        loads = [plan.cell_seconds(spec, arch, distro) for _, distro, arch in combos]
+        lanes = list(plan.balance(loads, spec.max_parallel_cells))
     cells: list[Cell] = []
-    for i, (rep, distro, arch) in enumerate(combos):
+    last_in_lane: dict[int, str] = {}
+    for (rep, distro, arch), lane in zip(combos, lanes, strict=True):
         host = free_hosts[arch].pop(0) if spec.backend == "hosts" else None
-        lane = previous = None
-        if spec.max_parallel_cells is not None:
-            lane = i % spec.max_parallel_cells
-            if i >= spec.max_parallel_cells:
-                previous = cells[i - spec.max_parallel_cells].name
-        cells.append(Cell(cell_name(arch, distro, rep), arch, distro, rep, host, lane, previous))
+        name = cell_name(arch, distro, rep)
+        previous = last_in_lane.get(lane) if lane is not None else None
+        if lane is not None:
+            last_in_lane[lane] = name
+        cells.append(Cell(name, arch, distro, rep, host, lane, previous))
     return cells
+
+
+def plan_lines(spec: FleetSpec) -> list[str]:
+    """The cell plan, lanes and expected wall time, for a person to read before `up`."""
+    cells = expand(spec)
+    times = [plan.CellTime(c.name, plan.cell_seconds(spec, c.arch, c.distro), plan.emulated(spec, c.arch))
+             for c in cells]
+    return plan.describe(times, [c.lane for c in cells])

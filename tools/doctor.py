@@ -409,6 +409,17 @@ def diagnose(stack: str, m: Machine | None = None, key_file: str | None = None, 
     return findings
 
 
+def plan(stack: str, root: Path = ROOT) -> list[str]:
+    """The stack's cells, lanes and expected wall time; nothing when its config doesn't parse."""
+    from components.cells import plan_lines
+
+    try:
+        spec, _ = load_stack(stack, root)
+    except config.ConfigError:
+        return []
+    return plan_lines(spec)
+
+
 def report(findings: list[Finding], out: Any = sys.stdout) -> int:
     problems = [f for f in findings if not f.ok and f.blocking]
     for f in findings:
@@ -427,9 +438,12 @@ def main(argv: list[str] | None = None) -> int:
                         "package checks); default: the stack's sshPrivateKey, read with pulumi config")
     args = parser.parse_args(argv)
     if args.ssh_key:
-        return report(diagnose(args.stack, key_file=args.ssh_key))
-    with stack_key(args.stack) as key_file:
-        return report(diagnose(args.stack, key_file=key_file))
+        rc = report(diagnose(args.stack, key_file=args.ssh_key))
+    else:
+        with stack_key(args.stack) as key_file:
+            rc = report(diagnose(args.stack, key_file=key_file))
+    print("\n".join(plan(args.stack)))
+    return rc
 
 
 @contextlib.contextmanager

@@ -5,9 +5,10 @@ from __future__ import annotations
 import shlex
 from datetime import UTC, datetime
 
-from components.cells import expand
+from components import plan
+from components.cells import expand, plan_lines
 from components.commands import BenchPlan, cell_commands, kit_args, kit_hash, remote_kit_path
-from components.config import parse
+from components.config import native_arch, parse
 from components.results import ResultError, parse_result, summary_table
 from tests.conftest import fake_result
 
@@ -25,12 +26,48 @@ def test_cells_are_arch_x_distro_x_repetition_named_arch_distro_n() -> None:
         (a, d, r) for a in ("x86_64", "aarch64") for d in ("bare", "k3s") for r in (1, 2)}
 
 
-def test_max_parallel_cells_chains_each_cell_after_one_in_its_lane() -> None:
-    s = parse({"distros": '["bare", "docker", "k3s"]', "maxParallelCells": "2"}, project="p", stack="s", now=NOW)
+def test_max_parallel_cells_chains_each_cell_after_the_one_before_it_in_its_lane() -> None:
+    s = parse({"distros": '["bare", "docker", "k3s"]', "maxParallelCells": "2", "libvirtHostArch": native_arch()},
+              project="p", stack="s", now=NOW)
     cells = expand(s)
-    assert [c.previous for c in cells] == [None, None, "x86_64-bare-1", "aarch64-bare-1", "x86_64-docker-1",
-                                           "aarch64-docker-1"]
-    assert [c.lane for c in cells] == [0, 1, 0, 1, 0, 1]
+    by_lane: dict[int | None, list[str]] = {}
+    for c in cells:
+        assert c.previous == (by_lane[c.lane][-1] if by_lane.get(c.lane) else None), c.name
+        by_lane.setdefault(c.lane, []).append(c.name)
+    assert set(by_lane) == {0, 1} and sum(map(len, by_lane.values())) == 6
+
+
+def test_lanes_are_balanced_by_expected_time_not_by_arch() -> None:
+    """The old i % 2 rule put every emulated aarch64 cell in one lane, one after another."""
+    s = parse({"maxParallelCells": "2", "libvirtHostArch": "x86_64"}, project="p", stack="s", now=NOW)
+    cells = expand(s)
+    loads: dict[int | None, int] = {}
+    for c in cells:
+        loads[c.lane] = loads.get(c.lane, 0) + plan.cell_seconds(s, c.arch, c.distro)
+        assert plan.emulated(s, c.arch) == (c.arch == "aarch64")
+    by_arch_lane = sum(plan.cell_seconds(s, "aarch64", d) for d in s.distros)  # the old lane 2
+    assert max(loads.values()) < by_arch_lane
+    assert {c.lane for c in cells if c.arch == "aarch64"} == {0, 1}
+    assert max(loads.values()) - min(loads.values()) <= max(plan.cell_seconds(s, c.arch, c.distro) for c in cells)
+
+
+def test_the_plan_shows_each_lane_and_the_expected_wall_time() -> None:
+    s = parse({"maxParallelCells": "2", "libvirtHostArch": "x86_64", "distros": '["bare"]'}, project="p",
+              stack="s", now=NOW)
+    lines = plan_lines(s)
+    emulated = plan.cell_seconds(s, "aarch64", "bare")
+    assert emulated > plan.cell_seconds(s, "x86_64", "bare")
+    assert lines[-1] == f"expected wall time: about {emulated / 60:.0f} min (an estimate; see components/plan.py)"
+    assert any("aarch64-bare-1" in line and "(emulated)" in line for line in lines)
+
+
+def test_emulation_stretches_boot_and_install_but_not_the_sampling_windows() -> None:
+    s = parse({"libvirtHostArch": "x86_64", "settleSeconds": "300", "samples": "12",
+               "sampleIntervalSeconds": "5"}, project="p", stack="s", now=NOW)
+    sampling = 60 + 60 + 300 + 60 + 300 + 60  # os, idle and workload windows
+    native, slow = plan.cell_seconds(s, "x86_64", "k3s"), plan.cell_seconds(s, "aarch64", "k3s")
+    assert native - sampling == plan.BOOT_S + plan.INSTALL_S["k3s"] + plan.READY_S["k3s"] + plan.WORKLOAD_S
+    assert slow - sampling == round((native - sampling) * plan.EMULATION_FACTOR)
 
 
 def test_no_limit_means_no_chaining() -> None:

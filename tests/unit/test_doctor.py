@@ -307,3 +307,13 @@ def test_report_lists_every_problem_and_exits_1_only_for_blocking_ones() -> None
     assert rc == 1 and "FAIL  a: bad\n      fix: fix a" in text and "note  b: later" in text
     assert "doctor: 1 problem(s)" in text
     assert doctor.report([doctor.Finding("b", False, "later", "fix b", blocking=False)], io.StringIO()) == 0
+
+
+def test_the_plan_is_the_selected_stacks_own(tmp_path: Path) -> None:
+    (tmp_path / "Pulumi.lab.yaml").write_text("config:\n  k8s-footprint:backend: libvirt\n"
+                                               "  k8s-footprint:arches: [x86_64]\n  k8s-footprint:distros: [bare]\n")
+    lines = doctor.plan("lab", tmp_path)
+    assert lines[0].startswith("lane 1: ") and "x86_64-bare-1" in lines[0] and lines[-1].startswith(
+        "expected wall time: about ")
+    (tmp_path / "Pulumi.lab.yaml").write_text("config:\n  k8s-footprint:repetitions: 0\n")
+    assert doctor.plan("lab", tmp_path) == []
