@@ -11,16 +11,27 @@ export PULUMI_BACKEND_URL ?= file://$(CURDIR)/.pulumi-state
 export PULUMI_CONFIG_PASSPHRASE ?= k8s-footprint-dev
 VM_RESULTS := benchmarks/results/qemu-debian12
 
-.PHONY: help venv check-pulumi doctor stack up preview destroy results test test-vm lint unit bench clean
+.PHONY: help venv check-pulumi doctor stack up preview destroy config output results test test-vm lint unit bench clean
 
 help:
-	@echo "make up        create the venv, then 'pulumi up' on the $(STACK) stack (libvirt, local file state)"
-	@echo "make doctor    check what the $(STACK) stack's 'pulumi up' needs; prints the fix for each problem"
-	@echo "make destroy   'pulumi destroy' on the $(STACK) stack"
+	@echo "Every target acts on the stack STACK=$(STACK) (make up STACK=quick), with state in .pulumi-state/"
+	@echo "and the passphrase in PULUMI_CONFIG_PASSPHRASE (default k8s-footprint-dev). '. ./env.sh' sets the same"
+	@echo "for plain pulumi commands."
+	@echo ""
+	@echo "make up        make doctor, then 'pulumi up' on the stack (ARGS=... passes flags, e.g. ARGS=--yes)"
+	@echo "make doctor    check what the stack's 'pulumi up' needs, print the fix for each problem, and the plan"
+	@echo "make preview   'pulumi preview' on the stack"
+	@echo "make destroy   'pulumi destroy' on the stack"
+	@echo "make config    'pulumi config' on the stack, e.g. make config ARGS='set k8s-footprint:repetitions 3'"
+	@echo "make output    'pulumi stack output' on the stack, e.g. make output ARGS='--json summary'"
 	@echo "make results   print the stack's results as JSON"
-	@echo "make test      linters, unit and kit tests, and the VM tests but the emulated aarch64 Docker cell"
+	@echo "make test      linters, unit and kit tests, real libvirt, and the VM tests but the emulated aarch64 Docker cell"
 	@echo "make test-vm   the VM tests on both arches (x86_64 and emulated aarch64); writes $(VM_RESULTS)"
+	@echo "make lint      ruff, mypy, shellcheck and the workflow linters"
+	@echo "make unit      the unit and kit tests alone (no root, no VMs)"
 	@echo "make bench     program scaling under mocks, and the sampler's cost beside node-exporter"
+	@echo "make venv      create .venv with the pinned requirements"
+	@echo "make clean     remove .venv and the tools' caches (never .pulumi-state/ or results)"
 
 # The venv is rebuilt when a requirements file changes.
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -62,6 +73,12 @@ preview: check-pulumi venv stack
 destroy: check-pulumi venv stack
 	pulumi destroy --stack $(STACK) $(ARGS)
 
+config: check-pulumi venv stack
+	pulumi config --stack $(STACK) $(ARGS)
+
+output: check-pulumi
+	pulumi stack output --stack $(STACK) $(ARGS)
+
 results: check-pulumi
 	@pulumi stack output --stack $(STACK) --json results
 
@@ -73,7 +90,7 @@ lint: venv
 	$(VENV)/bin/mypy
 	# From the kit's folder, so shellcheck follows the files the kit sources.
 	cd benchmarks/guest && shellcheck -x k8sf lib/*.sh distros/*.sh
-	shellcheck tests/guest/stub.sh .ci/run
+	shellcheck tests/guest/stub.sh .ci/run env.sh
 	# The workflows: security (no finding at medium or high) and structure, both offline.
 	$(VENV)/bin/zizmor --offline --min-severity medium .github/workflows/
 	$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml

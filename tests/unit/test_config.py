@@ -197,14 +197,29 @@ def test_pulumi_yaml_template_defaults_are_strings_as_the_cli_reads_them() -> No
         spec({key: defaults[key]})  # the documented default is a value the program accepts
 
 
+def stack_values(stack_file: str) -> dict[str, Any]:
+    values = yaml.safe_load((ROOT / stack_file).read_text())["config"]
+    return {k.split(":", 1)[1]: v if isinstance(v, str) else __import__("json").dumps(v)
+            for k, v in values.items() if k.startswith("k8s-footprint:")}
+
+
 @pytest.mark.parametrize("stack_file", ["Pulumi.dev.yaml", "Pulumi.ci.yaml"])
 def test_committed_stack_files_are_valid(stack_file: str) -> None:
-    values = yaml.safe_load((ROOT / stack_file).read_text())["config"]
-    raw = {k.split(":", 1)[1]: v if isinstance(v, str) else __import__("json").dumps(v)
-           for k, v in values.items() if k.startswith("k8s-footprint:")}
-    s = spec(raw)
+    s = spec(stack_values(stack_file))
     assert s.arches == ("x86_64", "aarch64")
     assert len(s.distros) == 6
+
+
+def test_the_example_stacks_are_valid_and_small() -> None:
+    quick = spec(stack_values("Pulumi.quick.yaml"))
+    assert quick.backend == "libvirt" and quick.arches == ("x86_64",) and quick.distros == ("bare", "k3s")
+    assert quick.settle_seconds == 60
+    aws = spec(stack_values("Pulumi.aws-example.yaml"))
+    assert aws.backend == "aws" and aws.ssh_allowed_cidrs == ("203.0.113.7/32",)
+    hosts = spec(stack_values("Pulumi.hosts-example.yaml"), has_key=True)
+    assert hosts.backend == "hosts" and hosts.allow_uninstall is False and len(hosts.hosts) == 2
+    assert {p.name for p in ROOT.glob("Pulumi.*.yaml")} >= {"Pulumi.quick.yaml", "Pulumi.aws-example.yaml",
+                                                           "Pulumi.hosts-example.yaml"}
 
 
 def test_host_arch_defaults_to_this_machine_for_a_local_uri() -> None:
