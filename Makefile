@@ -77,7 +77,7 @@ lint: venv
 	$(VENV)/bin/mypy
 	# From the kit's folder, so shellcheck follows the files the kit sources.
 	cd benchmarks/guest && shellcheck -x k8sf lib/*.sh distros/*.sh
-	shellcheck tests/guest/stub.sh .ci/run
+	shellcheck tests/guest/fakes.sh .ci/run
 
 unit: venv
 	$(PY) -m pytest tests/unit tests/guest
