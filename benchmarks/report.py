@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from components.results import RESULT_SCHEMA
+from components.results import NO_RESULT, RESULT_SCHEMAS
 
 # The 2022 figures (seeds/004: Ubuntu Minimal, 1 GB, `free -m` used, procps 3.3's formula).
 SEED_2022 = {"bare": 167, "docker": 216, "k0s": 658, "k3s": 750, "microk8s": 685, "microk8s-noha": 526}
@@ -39,10 +39,10 @@ class ReportError(ValueError):
 def _validate(doc: Any, where: str) -> dict[str, Any]:
     import jsonschema
 
-    from components.schema import result_schema
+    from components.schema import schema_for
 
     try:
-        jsonschema.validate(doc, result_schema(), cls=jsonschema.Draft202012Validator)
+        jsonschema.validate(doc, schema_for(doc), cls=jsonschema.Draft202012Validator)
     except jsonschema.ValidationError as exc:
         field_path = "/".join(str(p) for p in exc.absolute_path) or "(top level)"
         raise ReportError(f"{where}: field {field_path}: {exc.message}") from None
@@ -50,14 +50,15 @@ def _validate(doc: Any, where: str) -> dict[str, Any]:
 
 
 def results_in(doc: Any, where: str) -> list[dict[str, Any]]:
-    if isinstance(doc, dict) and doc.get("schema") == RESULT_SCHEMA:
+    if isinstance(doc, dict) and doc.get("schema") in RESULT_SCHEMAS:
         return [_validate(doc, where)]
     if isinstance(doc, dict) and isinstance(doc.get("results"), dict):  # pulumi stack output --json
         return [_validate(r, f"{where}: results.{cell}") for cell, r in doc["results"].items()]
     if isinstance(doc, list):
         return [r for i, item in enumerate(doc) for r in results_in(item, f"{where}[{i}]")]
     got = doc.get("schema", "no schema field") if isinstance(doc, dict) else type(doc).__name__
-    raise ReportError(f"{where}: not a result ({RESULT_SCHEMA}) nor stack outputs with 'results' (got {got})")
+    raise ReportError(f"{where}: not a result ({' or '.join(RESULT_SCHEMAS)}) nor stack outputs with 'results' "
+                      f"(got {got})")
 
 
 def _load_json(text: str, where: str) -> Any:
@@ -78,7 +79,7 @@ def load(paths: Sequence[str], stdin: Any = None) -> list[dict[str, Any]]:
         if path.is_dir():
             for file in sorted(path.rglob("*.json")):
                 doc = _load_json(file.read_text(), str(file))
-                if isinstance(doc, dict) and (doc.get("schema") == RESULT_SCHEMA or "results" in doc):
+                if isinstance(doc, dict) and (doc.get("schema") in RESULT_SCHEMAS or "results" in doc):
                     results += results_in(doc, str(file))
             continue
         try:
@@ -187,25 +188,62 @@ class Row:
         return statistics.median(float(r["mem_total_mib"]) for r in self.results)
 
     def api(self, phase: str) -> str:
+        """v1 results probed once a phase; v2 results with every sample (per_sample_ms, null = failed)."""
         probes = [r["api"][phase] for r in self.results if r.get("api") and r["api"].get(phase)]
         if not probes:
             return "-"
-        ok = [p["latency_ms"] for p in probes if p["ok"]]
-        failed = [p["error"] for p in probes if not p["ok"]]
-        parts = []
-        if ok:
-            parts.append(f"ok {statistics.median(ok):.0f} ms" + (f" ({len(ok)}/{len(probes)})" if failed else ""))
-        if failed:
-            parts.append(f"failed {len(failed)}/{len(probes)}: {failed[0]}")
-        return "; ".join(parts)
+        if all("probes" not in p for p in probes):  # v1 only
+            ok = [p["latency_ms"] for p in probes if p["ok"]]
+            failed = [p["error"] for p in probes if not p["ok"]]
+            parts = []
+            if ok:
+                parts.append(f"ok {statistics.median(ok):.0f} ms" + (f" ({len(ok)}/{len(probes)})" if failed else ""))
+            if failed:
+                parts.append(f"failed {len(failed)}/{len(probes)}: {failed[0]}")
+            return "; ".join(parts)
+        latencies: list[float] = []
+        errors: list[str] = []
+        total = failed_n = 0
+        for p in probes:
+            if "probes" in p:
+                latencies += [float(ms) for ms in p["per_sample_ms"] if ms is not None]
+                total, failed_n = total + p["probes"], failed_n + p["failed"]
+                if p["first_error"]:
+                    errors.append(p["first_error"])
+            else:
+                total += 1
+                if p["ok"]:
+                    latencies.append(float(p["latency_ms"]))
+                else:
+                    failed_n += 1
+                    errors.append(p["error"])
+        text = (f"p50 {statistics.median(latencies):.0f} / p95 {_p95(latencies):.0f} / max {max(latencies):.0f} ms"
+                if latencies else "no answer")
+        if failed_n:
+            text += f"; failed {failed_n}/{total}" + (f": {errors[0]}" if errors else "")
+        return text
+
+    @property
+    def longest_outage_s(self) -> float | None:
+        outages = [float(r["api"]["longest_outage_s"]) for r in self.results
+                   if r.get("api") and r["api"].get("longest_outage_s") is not None]
+        return max(outages) if outages else None
 
 
 def build_rows(results: Iterable[dict[str, Any]]) -> list[Row]:
+    """One row per (distro, arch); cells that produced no result have no figures to pool (see no_results)."""
     rows: dict[tuple[str, str], Row] = {}
     for r in results:
+        if r["status"] == NO_RESULT:
+            continue
         rows.setdefault((r["distro"], r["arch"]), Row(r["distro"], r["arch"])).results.append(r)
     order = {d: i for i, d in enumerate(DISTRO_ORDER)}
     return sorted(rows.values(), key=lambda row: (row.arch, order.get(row.distro, 99), row.distro))
+
+
+def no_results(results: Iterable[dict[str, Any]]) -> list[str]:
+    """A line per cell whose kit produced no result: the runner's no_result documents (schema v2)."""
+    return [f"- {r['cell']}: no result ({r['error']})" for r in results if r["status"] == NO_RESULT]
 
 
 def _docker_idle(rows: Sequence[Row], arch: str) -> Stat | None:
@@ -227,7 +265,7 @@ HEADER = ("| distro | arch | n | os MiB | idle MiB | workload MiB | footprint Mi
           "API workload | status | OOM kills | 2022 MB |")
 
 
-def markdown(rows: Sequence[Row]) -> str:
+def markdown(rows: Sequence[Row], missing: Sequence[str] = ()) -> str:
     lines = [
         "Used memory (MemTotal − MemAvailable) in MiB: median [p95] over repetitions. Footprint: idle minus "
         "the same instance's os phase; net: less the change in free pages on the kernel's per-CPU lists, "
@@ -247,6 +285,8 @@ def markdown(rows: Sequence[Row]) -> str:
         cells += [row.footprint_cell(), delta, row.api("idle"), row.api("workload")]
         cells += [", ".join(f"{k} {v}" for k, v in sorted(row.statuses.items())), str(row.oom_kills), seed_note(row)]
         lines.append("| " + " | ".join(cells) + " |")
+    if missing:
+        lines += ["", "Cells without a result:", *missing]
     return "\n".join(lines) + "\n"
 
 
@@ -310,9 +350,10 @@ def html_page(rows: Sequence[Row], png: Path, title: str) -> str:
     )
 
 
-def render(rows: Sequence[Row], md: Path | None, png: Path | None, page: Path | None, title: str) -> str:
+def render(rows: Sequence[Row], md: Path | None, png: Path | None, page: Path | None, title: str,
+           missing: Sequence[str] = ()) -> str:
     """Write whichever of table, chart and page are asked for (a page brings its chart); return the table."""
-    table = markdown(rows)
+    table = markdown(rows, missing)
     if md:
         md.write_text(table)
     if page and png is None:
@@ -420,8 +461,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--threshold-pct", type=float, default=5.0)
     args = parser.parse_args(argv)
     try:
-        rows = build_rows(load(args.inputs))
-        table = render(rows, args.markdown, args.png, args.html, args.title)
+        results = load(args.inputs)
+        rows = build_rows(results)
+        table = render(rows, args.markdown, args.png, args.html, args.title, no_results(results))
         if not args.markdown:
             print(table)
         if args.baseline:

@@ -3,19 +3,45 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
-RESULT_SCHEMA = "k8s-footprint/result/v1"
+RESULT_SCHEMA_V1 = "k8s-footprint/result/v1"
+RESULT_SCHEMA_V2 = "k8s-footprint/result/v2"
+RESULT_SCHEMA = RESULT_SCHEMA_V2  # what the kit prints today
+RESULT_SCHEMAS = (RESULT_SCHEMA_V1, RESULT_SCHEMA_V2)
 BOOTSTRAP_SCHEMA = "k8s-footprint/bootstrap/v1"
-STATUSES = ("ok", "install_failed", "not_ready", "workload_failed", "api_unresponsive", "oom")
+
+# The one status table lives in the kit, which reads it on the guest; this side reads the same file.
+STATUS_TABLE = Path(__file__).resolve().parent.parent / "benchmarks" / "guest" / "statuses"
+NO_RESULT = "no_result"
+
+
+def _read_status_table(path: Path = STATUS_TABLE) -> tuple[str, ...]:
+    lines = (line.strip() for line in path.read_text().splitlines())
+    return tuple(line for line in lines if line and not line.startswith("#"))
+
+
+FAILURE_RANKING = _read_status_table()  # highest first
+STATUSES = ("ok", *FAILURE_RANKING)  # what a kit can report, v1 and v2 alike
+STATUSES_V2 = (*STATUSES, NO_RESULT)
 
 
 class ResultError(ValueError):
     """The kit printed something that is not a result: an infrastructure failure, not a distro's."""
 
 
-def _parse(stdout: str, schema: str, cell: str) -> dict[str, Any]:
+def worst_status(failures: Iterable[str]) -> str:
+    """The highest-ranked of the failures, or ok: how a v2 result's status follows from its failures."""
+    seen = set(failures)
+    unknown = seen - set(FAILURE_RANKING)
+    if unknown:
+        raise ValueError(f"not a failure status: {', '.join(sorted(unknown))}")
+    return next((s for s in FAILURE_RANKING if s in seen), "ok")
+
+
+def _parse(stdout: str, schemas: tuple[str, ...], cell: str) -> dict[str, Any]:
     text = (stdout or "").strip()
     # The document is the last line: anything before it came from a step we don't control.
     last = text.splitlines()[-1] if text else ""
@@ -24,23 +50,35 @@ def _parse(stdout: str, schema: str, cell: str) -> dict[str, Any]:
     except json.JSONDecodeError:
         raise ResultError(
             f"{cell}: the guest kit printed no JSON result; its output ended with: {text[-300:]!r}") from None
-    if not isinstance(doc, dict) or doc.get("schema") != schema:
+    if not isinstance(doc, dict) or doc.get("schema") not in schemas:
         got = doc.get("schema") if isinstance(doc, dict) else type(doc).__name__
-        raise ResultError(f"{cell}: expected a {schema} document, got {got!r}")
-    if doc.get("status") not in STATUSES:
-        raise ResultError(f"{cell}: status {doc.get('status')!r} is not one of {', '.join(STATUSES)}")
+        raise ResultError(f"{cell}: expected a {' or '.join(schemas)} document, got {got!r}")
+    allowed = STATUSES_V2 if doc["schema"] == RESULT_SCHEMA_V2 else STATUSES
+    if doc.get("status") not in allowed:
+        raise ResultError(f"{cell}: status {doc.get('status')!r} is not one of {', '.join(allowed)}")
     return doc
 
 
 def parse_result(stdout: str, cell: str) -> dict[str, Any]:
-    doc = _parse(stdout, RESULT_SCHEMA, cell)
+    """A v1 or v2 result. A v2 status must be the highest-ranked of its failures."""
+    doc = _parse(stdout, RESULT_SCHEMAS, cell)
     if doc.get("cell") not in (None, cell):
         raise ResultError(f"{cell}: the result is for cell {doc.get('cell')!r}")
+    if doc["schema"] == RESULT_SCHEMA_V2 and doc["status"] != NO_RESULT:
+        failures = doc.get("failures")
+        if not isinstance(failures, list) or not all(isinstance(f, dict) for f in failures):
+            raise ResultError(f"{cell}: a v2 result needs a 'failures' list")
+        try:
+            expected = worst_status(str(f.get("status")) for f in failures)
+        except ValueError as exc:
+            raise ResultError(f"{cell}: {exc}") from None
+        if doc["status"] != expected:
+            raise ResultError(f"{cell}: status {doc['status']!r} but its failures rank {expected!r} highest")
     return doc
 
 
 def parse_bootstrap(stdout: str, cell: str) -> dict[str, Any]:
-    return _parse(stdout, BOOTSTRAP_SCHEMA, cell)
+    return _parse(stdout, (BOOTSTRAP_SCHEMA,), cell)
 
 
 def _used(result: Mapping[str, Any], phase: str) -> str:
@@ -50,20 +88,25 @@ def _used(result: Mapping[str, Any], phase: str) -> str:
     return f"{data['used_mib']['median']:.0f}"
 
 
-def _api(result: Mapping[str, Any]) -> str:
+def api_phase_text(result: Mapping[str, Any], phase: str) -> str:
+    """One phase of the API probe as text, for a v1 result (one probe) or a v2 one (a probe per sample)."""
     api = result.get("api")
-    if not api:
+    probe = api.get(phase) if api else None
+    if probe is None:
         return "-"
-    parts = []
-    for phase in ("idle", "workload"):
-        probe = api.get(phase)
-        if probe is None:
-            parts.append("-")
-        elif probe.get("ok"):
-            parts.append(f"{probe['latency_ms']} ms")
-        else:
-            parts.append("failed")
-    return " / ".join(parts)
+    if "probes" not in probe:  # v1: one probe at the end of the phase
+        return f"{probe['latency_ms']} ms" if probe.get("ok") else "failed"
+    lat = probe["latency_ms"]
+    text = f"p50 {lat['p50']} / p95 {lat['p95']} / max {lat['max']} ms" if lat else "no answer"
+    if probe["failed"]:
+        text += f", {probe['failed']}/{probe['probes']} failed"
+    return text
+
+
+def _api(result: Mapping[str, Any]) -> str:
+    if not result.get("api"):
+        return "-"
+    return " / ".join(api_phase_text(result, phase) for phase in ("idle", "workload"))
 
 
 def summary_table(results: Mapping[str, Mapping[str, Any]]) -> str:
@@ -74,6 +117,9 @@ def summary_table(results: Mapping[str, Mapping[str, Any]]) -> str:
     ]
     for cell in sorted(results):
         r = results[cell]
+        if r["status"] == NO_RESULT:
+            lines.append(f"| {cell} | no_result: {r.get('error', '')} | - | - | - | - | - |")
+            continue
         lines.append(f"| {cell} | {r['status']} | {_used(r, 'os')} | {_used(r, 'idle')} | {_used(r, 'workload')} "
                      f"| {_api(r)} | {r.get('oom_kills', 0)} |")
     return "\n".join(lines) + "\n"

@@ -12,6 +12,7 @@ import pytest
 
 from benchmarks import report
 from tests.conftest import fake_result
+from tests.unit.test_statuses import failure, v2_result
 
 
 def result(distro: str, arch: str = "x86_64", rep: int = 1, os_: float = 200, idle: float = 300,
@@ -90,7 +91,7 @@ def test_reads_stack_outputs_result_files_and_folders(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("content", "message"), [
     ("{not json", "not JSON"),
-    (json.dumps({"schema": "other/v1"}), "not a result (k8s-footprint/result/v1)"),
+    (json.dumps({"schema": "other/v1"}), "not a result (k8s-footprint/result/v1 or k8s-footprint/result/v2)"),
     (json.dumps({**result("bare"), "status": "great"}), "field status: 'great' is not one of"),
     (json.dumps({"results": {"c": {**result("bare"), "oom_kills": -1}}}), "results.c: field oom_kills"),
 ])
@@ -160,3 +161,46 @@ def test_cli_exits_3_when_something_got_heavier(tmp_path: Path) -> None:
     new.write_text(json.dumps(heavier))
     assert report.main([str(new), "--baseline", str(base)]) == report.EXIT_WORSE
     assert report.main([str(base), "--baseline", str(base)]) == 0
+
+
+def v2(distro: str, rep: int, per_sample_ms: list[int | None], status: str = "ok") -> dict[str, Any]:
+    """A v2 result with the per-sample probe of the workload phase."""
+    r = result(distro, rep=rep, workload=400, status=status)
+    v = v2_result(r["cell"], status, [failure(status, 100)] if status != "ok" else [])
+    v["phases"], v["arch"], v["distro"] = r["phases"], r["arch"], distro
+    answered = [ms for ms in per_sample_ms if ms is not None]
+    v["api"]["workload"] = {
+        "probes": len(per_sample_ms), "failed": per_sample_ms.count(None),
+        "latency_ms": {"p50": sorted(answered)[(len(answered) - 1) // 2], "p95": max(answered), "max": max(answered)},
+        "per_sample_ms": per_sample_ms,
+        "first_error": "curl: (28) Operation timed out" if None in per_sample_ms else None}
+    v["api"]["longest_outage_s"] = 30.0 if None in per_sample_ms else None
+    return v
+
+
+def test_the_report_reads_v1_and_v2_results_alike(tmp_path: Path) -> None:
+    old = result("k3s", rep=1, workload=400)  # v1: one probe a phase
+    new = v2("k3s", 2, [10, 12, None, None, 30], status="api_unresponsive")
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    (tmp_path / "new.json").write_text(json.dumps(new))
+    rows = report.build_rows(report.load([str(tmp_path)]))
+    assert len(rows) == 1 and len(rows[0].results) == 2
+    k3s = rows[0]
+    assert k3s.stat("workload") == report.Stat(400, 400, 2)
+    assert k3s.statuses == {"ok": 1, "api_unresponsive": 1}
+    # The v1 probe counts as one sample; the v2 phase as its five.
+    assert k3s.api("idle") == "p50 12 / p95 20 / max 20 ms"  # 12 (v1) and 12, 12, 11, 20, 13 (v2)
+    assert k3s.api("workload") == "p50 12 / p95 30 / max 30 ms; failed 2/5: curl: (28) Operation timed out"
+    assert k3s.longest_outage_s == 30.0
+
+
+def test_a_cell_without_a_result_is_listed_not_pooled(tmp_path: Path) -> None:
+    missing = {"schema": "k8s-footprint/result/v2", "status": "no_result", "cell": "x86_64-k0s-1",
+               "error": "the kit exited 137"}
+    (tmp_path / "out.json").write_text(json.dumps({"results": {"x86_64-k0s-1": missing,
+                                                               "x86_64-bare-1": result("bare")}}))
+    md = tmp_path / "r.md"
+    assert report.main([str(tmp_path / "out.json"), "--markdown", str(md)]) == 0
+    text = md.read_text()
+    assert "| bare |" in text and "| k0s |" not in text
+    assert "- x86_64-k0s-1: no result (the kit exited 137)" in text

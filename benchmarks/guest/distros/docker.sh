@@ -11,14 +11,20 @@ d_install() {
   # apparmor is only a recommendation of docker.io, but where the kernel enables AppArmor (Debian
   # 12 does) dockerd cannot load its container profile without apparmor_parser, and no container
   # starts.
-  retry 3 apt_get install --no-install-recommends docker.io apparmor >&2
+  # ca-certificates is only a recommendation of docker.io, so --no-install-recommends leaves it
+  # out on an image without it, and then no pull over HTTPS can check the registry's certificate.
+  retry 3 apt_get install --no-install-recommends docker.io apparmor ca-certificates >&2
 }
 d_wait_ready() { wait_for "$1" "the Docker daemon (docker info)" timeout 20 docker info; }
 d_alive() { systemctl is-active --quiet docker.service && timeout 20 docker info >/dev/null 2>&1; }
 d_version() { timeout 20 docker version --format '{{.Server.Version}}' 2>/dev/null || dpkg-query -W -f='${Version}' docker.io; }
-d_uninstall() { apt_get purge docker.io containerd runc >&2 || :; rm -rf /var/lib/docker /var/lib/containerd; }
+d_uninstall() {
+  bounded 1800 env DEBIAN_FRONTEND=noninteractive apt-get -q -y -o DPkg::Lock::Timeout=600 purge docker.io containerd runc >&2 || :
+  rm -rf /var/lib/docker /var/lib/containerd
+}
 
 d_image_import() { timeout "$WORKLOAD_TIMEOUT" docker load -i "$1" >&2; }
+d_image_present() { timeout 60 docker image inspect "$1" >/dev/null; }
 
 # The workload: one container, the same image and arguments as the Kubernetes Deployment.
 d_workload_deploy() {
@@ -27,8 +33,8 @@ d_workload_deploy() {
   # shellcheck disable=SC2086
   timeout 900 docker run -d --name k8sf-mysql --env-file "$WORKLOAD_ENV" "$1" $WORKLOAD_ARGS >&2
 }
-d_workload_sql() {
-  # shellcheck disable=SC2016  # expanded inside the container, where the password lives
-  timeout 20 docker exec k8sf-mysql sh -c \
-    'MYSQL_PWD="$MYSQL_ROOT_PASSWORD" mysql -h127.0.0.1 -uroot -e "SELECT 1"' >/dev/null 2>&1
-}
+d_workload_sql() { timeout 20 docker exec k8sf-mysql sh -c "$MYSQL_CHECK" >/dev/null 2>&1; }
+# A previous run's workload, for the clean slate before idle.
+d_workload_present() { [ -n "$(timeout 60 docker ps -aq --filter name=^k8sf-mysql\$)" ]; }
+d_workload_remove() { timeout 120 docker rm -f k8sf-mysql >&2; }
+d_workload_gone() { [ -z "$(timeout 60 docker ps -aq --filter name=^k8sf-mysql\$)" ]; }

@@ -112,23 +112,172 @@ state_set() {
   mv "$_ss_tmp" "$1"
 }
 
-oom_counter() { awk '$1 == "oom_kill" { print $2; found = 1 } END { if (!found) print "" }' /proc/vmstat; }
+oom_counter() { awk '$1 == "oom_kill" { print $2; found = 1 } END { if (!found) print "" }' "${K8SF_VMSTAT:-/proc/vmstat}"; }
+boot_id() { cat "${K8SF_BOOT_ID:-/proc/sys/kernel/random/boot_id}" 2>/dev/null || :; }
 
-# Kernel log lines about the OOM killer since epoch second $1: one per kill, system-wide
-# ("Out of memory: Killed process") or in a cgroup over its limit, such as a pod
-# ("Memory cgroup out of memory: Killed process"); kernels before 5.x said "Kill process".
-OOM_KILL_LINE='out of memory: kill(ed)? process'
-oom_log_count() {
-  if command -v journalctl >/dev/null 2>&1; then
-    timeout 30 journalctl -k -q --no-pager --since "@$1" 2>/dev/null | grep -ciE "$OOM_KILL_LINE" || :
+# OOM kills per phase, from the kernel's own counter (/proc/vmstat oom_kill, since 4.13). The
+# counter starts at 0 at every boot, so a mark keeps the boot id beside the count: a phase that
+# spans a reboot counts from the boot, never below zero. Each phase's end is the next one's mark
+# (bootstrap -> idle -> workload -> the next run's idle), so no kill is lost between commands or
+# counted twice.
+oom_mark() { # NAME: the start of a phase
+  printf '%s %s %s\n' "$(boot_id)" "$(oom_counter)" "$(now_s)" > "$STATE_DIR/oom-$1.mark"
+}
+oom_since() { # NAME: kills since the mark, or nothing when there is no counter or no mark
+  _os_now=$(oom_counter)
+  [ -n "$_os_now" ] && [ -r "$STATE_DIR/oom-$1.mark" ] || return 0
+  read -r _os_boot _os_start _ < "$STATE_DIR/oom-$1.mark" || return 0
+  if [ "$_os_boot" != "$(boot_id)" ] || [ -z "$_os_start" ] || [ "$_os_now" -lt "$_os_start" ]; then
+    log "the machine rebooted since the $1 phase began: counting its OOM kills from the boot"
+    echo "$_os_now"
   else
-    dmesg 2>/dev/null | grep -ciE "$OOM_KILL_LINE" || :
+    echo $((_os_now - _os_start))
   fi
 }
+oom_mark_time() { read -r _ _ _omt < "$STATE_DIR/oom-$1.mark" 2>/dev/null && echo "${_omt:-0}" || echo 0; }
+
+# ---- bounded steps: one session each, killed as a whole ------------------------------------------
+# `timeout` kills only its own child's process group, so a nested timeout (which makes a group of
+# its own) or a daemonising child survives it, holding the kit's lock (fd 9). A bounded step runs
+# in a session of its own (setsid), with fd 9 closed; when its time is up, every process of that
+# session gets TERM and, after a grace period, KILL. Nested timeouts inside it stay in its session.
+K8SF_KILL_GRACE=${K8SF_KILL_GRACE:-10}
+SESSIONS_FILE=${SESSIONS_FILE:-$STATE_DIR/sessions}
+
+# kill_session SID SIGNAL: every process whose session is SID (/proc/PID/stat field 6), with builtins.
+kill_session() {
+  _ks_sid=$1 _ks_sig=$2
+  for _ks_stat in /proc/[0-9]*/stat; do
+    read -r _ks_line < "$_ks_stat" 2> /dev/null || continue
+    # After the command name (which may hold spaces and parentheses): state ppid pgrp session ...
+    _ks_rest=${_ks_line##*) }
+    # shellcheck disable=SC2086  # split into fields on purpose
+    set -- $_ks_rest
+    [ "${4:-}" = "$_ks_sid" ] || continue
+    _ks_pid=${_ks_stat#/proc/}
+    kill "-$_ks_sig" "${_ks_pid%/stat}" 2> /dev/null || :
+  done
+}
+
+# session_alive SID: does a live process (not a zombie) of session SID remain?
+session_alive() {
+  _sa_sid=$1
+  for _sa_stat in /proc/[0-9]*/stat; do
+    read -r _sa_line < "$_sa_stat" 2> /dev/null || continue
+    _sa_rest=${_sa_line##*) }
+    # shellcheck disable=SC2086  # split into fields on purpose
+    set -- $_sa_rest
+    if [ "${4:-}" = "$_sa_sid" ] && [ "$1" != Z ]; then return 0; fi
+  done
+  return 1
+}
+
+# end_session SID: TERM, then KILL after the grace period for what ignored it.
+end_session() {
+  _es_sid=$1
+  kill_session "$_es_sid" TERM
+  _es_i=0
+  while [ "$_es_i" -lt "$K8SF_KILL_GRACE" ] && session_alive "$_es_sid"; do
+    sleep 1
+    _es_i=$((_es_i + 1))
+  done
+  kill_session "$_es_sid" KILL
+}
+
+# bounded SECONDS [--stdin FILE] CMD [ARGS...]: CMD in its own session, ended as a whole after
+# SECONDS; returns CMD's status, or 124 (as timeout does) when the time ran out. Inside a bounded
+# step (K8SF_SESSION set) it is plain timeout: the outer session's end takes those too.
+bounded() {
+  _bd_t=$1
+  shift
+  _bd_in=/dev/null
+  if [ "$1" = --stdin ]; then _bd_in=$2; shift 2; fi
+  if [ -n "${K8SF_SESSION:-}" ]; then
+    timeout -k "$K8SF_KILL_GRACE" "$_bd_t" "$@" < "$_bd_in"
+    return
+  fi
+  K8SF_SESSION=1 setsid "$@" < "$_bd_in" 9>&- &
+  _bd_pid=$!
+  echo "$_bd_pid" >> "$SESSIONS_FILE"
+  rm -f "$STATE_DIR/timedout.$_bd_pid"
+  # The watchdog: a session of its own too, so that ending it takes its sleep.
+  # shellcheck disable=SC2016  # expanded by the watchdog's shell
+  K8SF_KILL_GRACE=$K8SF_KILL_GRACE setsid sh -c '. "$1"; sleep "$2"; : > "$4"; end_session "$3"' \
+    k8sf-watchdog "$KIT_DIR/lib/common.sh" "$_bd_t" "$_bd_pid" "$STATE_DIR/timedout.$_bd_pid" \
+    < /dev/null > /dev/null 2>&1 9>&- &
+  _bd_dog=$!
+  echo "$_bd_dog" >> "$SESSIONS_FILE"
+  _bd_rc=0
+  wait "$_bd_pid" || _bd_rc=$?
+  kill_session "$_bd_dog" KILL
+  # What the step left behind in its session (a daemonised grandchild) goes with it.
+  kill_session "$_bd_pid" KILL
+  if [ -e "$STATE_DIR/timedout.$_bd_pid" ]; then
+    rm -f "$STATE_DIR/timedout.$_bd_pid"
+    _bd_rc=124
+  fi
+  sed -i -e "/^$_bd_pid\$/d" -e "/^$_bd_dog\$/d" "$SESSIONS_FILE" 2> /dev/null || :
+  return "$_bd_rc"
+}
+
+# end_all_sessions: on a signal to the kit (the cell's outer timeout), end every bounded step.
+end_all_sessions() {
+  [ -s "$SESSIONS_FILE" ] || return 0
+  _ea_sids=$(cat "$SESSIONS_FILE")
+  for _ea_sid in $_ea_sids; do kill_session "$_ea_sid" TERM; done
+  _ea_i=0
+  while [ "$_ea_i" -lt "$K8SF_KILL_GRACE" ]; do
+    _ea_left=0
+    for _ea_sid in $_ea_sids; do
+      if session_alive "$_ea_sid"; then _ea_left=1; break; fi
+    done
+    [ "$_ea_left" = 1 ] || break
+    sleep 1
+    _ea_i=$((_ea_i + 1))
+  done
+  for _ea_sid in $_ea_sids; do kill_session "$_ea_sid" KILL; done
+  : > "$SESSIONS_FILE"
+}
+
+# nap SECONDS: a sleep that a signal to the kit interrupts (a foreground sleep holds off the trap).
+NAP_PID=""
+nap() {
+  sleep "$1" 9>&- &
+  NAP_PID=$!
+  wait "$NAP_PID" || :
+  NAP_PID=""
+}
+
+# Whole numbers as the user typed them may carry leading zeros, which dash arithmetic reads as
+# octal (08 is an error): strip them.
+decimal() {
+  _dc=$1
+  while :; do
+    case "$_dc" in 0[0-9]*) _dc=${_dc#0} ;; *) break ;; esac
+  done
+  printf '%s' "$_dc"
+}
+
+# The workload's readiness check, run inside its container, where the password lives: the client
+# reads it from an option file (MYSQL_PWD is deprecated since MySQL 8.0: "Use of the MYSQL_PWD
+# environment variable is deprecated"). SELECT 1 fails on "Access denied", unlike mysqladmin ping.
+# shellcheck disable=SC2016  # expanded inside the container
+MYSQL_CHECK='umask 077; printf "[client]\nuser=root\npassword=%s\n" "$MYSQL_ROOT_PASSWORD" > /tmp/k8sf-my.cnf'
+MYSQL_CHECK="$MYSQL_CHECK"' && mysql --defaults-extra-file=/tmp/k8sf-my.cnf -h127.0.0.1 -e "SELECT 1"'
 
 # apt-get that waits for the dpkg lock instead of failing (cloud-init or a killed run may hold it).
 apt_get() {
   DEBIAN_FRONTEND=noninteractive timeout 1800 apt-get -q -y -o DPkg::Lock::Timeout=600 "$@"
+}
+
+# need_curl: the k3s and k0s installers and the API probe need curl, and a fresh image may have
+# empty package lists (apt-get install then fails with "Unable to locate package"), so update
+# first. ca-certificates too: without it curl cannot check any HTTPS download.
+need_curl() {
+  command -v curl >/dev/null 2>&1 && [ -e "${K8SF_FS_ROOT:-}/etc/ssl/certs/ca-certificates.crt" ] && return 0
+  dpkg_recover
+  retry 3 apt_get update >&2 || return 1
+  retry 3 apt_get install --no-install-recommends curl ca-certificates >&2
 }
 
 # Finish an interrupted dpkg run (an SSH drop mid-install), so a re-run can proceed.
@@ -155,7 +304,7 @@ wait_boot_finished() { # SECONDS
 # Quiet the machine for the run: no swap, no background upgrades or snap refreshes.
 quiet_machine() {
   swapoff -a 2>/dev/null || :
-  systemctl stop unattended-upgrades.service apt-daily.timer apt-daily-upgrade.timer \
+  timeout 60 systemctl stop unattended-upgrades.service apt-daily.timer apt-daily-upgrade.timer \
     apt-daily.service apt-daily-upgrade.service >/dev/null 2>&1 || :
   if command -v snap >/dev/null 2>&1; then
     timeout 60 snap refresh --hold >/dev/null 2>&1 || :

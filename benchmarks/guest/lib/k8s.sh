@@ -1,6 +1,7 @@
 # shellcheck shell=sh disable=SC2034  # D_* and WORKLOAD_* are read by k8sf, which sources this
-# What the Kubernetes distros share: readiness of kube-system, the API probe and the MySQL
-# Deployment. Each distro file sets KUBECTL_CMD (its kubectl) before sourcing this.
+# What the Kubernetes distros share: readiness of kube-system and the MySQL Deployment. Each distro
+# file sets KUBECTL_CMD (its kubectl) and D_KUBECONFIG (its admin kubeconfig, which the API probe
+# reads: lib/probe.sh) before sourcing this.
 
 # kc SECONDS ARGS...: the distro's kubectl, bounded (an API server starved of memory hangs).
 kc() {
@@ -27,18 +28,6 @@ k8s_has_node() { [ -n "$(kc 30 get nodes -o name 2>/dev/null)" ]; }
 k8s_system_available() {
   [ -n "$(kc 30 -n kube-system get deployment -o name 2>/dev/null)" ] &&
     kc 30 -n kube-system wait --for=condition=Available deployment --all --timeout=25s
-}
-
-# API probe: prints "ok latency_ms error".
-k8s_probe() {
-  _kp_t0=$(now_ms)
-  if _kp_out=$(kc 20 get --raw=/readyz --request-timeout=10s 2>&1); then
-    echo "1 $(( $(now_ms) - _kp_t0 ))"
-  else
-    _kp_rc=$?
-    [ "$_kp_rc" = 124 ] && _kp_out="no answer within 20 s${_kp_out:+: $_kp_out}"
-    echo "0 $(( $(now_ms) - _kp_t0 )) $(printf '%s' "$_kp_out" | tr '\n' ' ' | cut -c1-300)"
-  fi
 }
 
 k8s_workload_deploy() {
@@ -71,11 +60,35 @@ spec:
 MANIFEST
 }
 k8s_workload_rollout() { kc $(( $1 + 30 )) rollout status deployment/k8sf-mysql --timeout="${1}s" >&2; }
-k8s_workload_sql() {
-  # shellcheck disable=SC2016  # expanded inside the container, where the password lives
-  kc 20 exec deploy/k8sf-mysql -- sh -c \
-    'MYSQL_PWD="$MYSQL_ROOT_PASSWORD" mysql -h127.0.0.1 -uroot -e "SELECT 1"' >/dev/null 2>&1
+k8s_workload_sql() { kc 20 exec deploy/k8sf-mysql -- sh -c "$MYSQL_CHECK" >/dev/null 2>&1; }
+# A previous run's workload, for the clean slate before idle.
+k8s_workload_present() { [ -n "$(kc 30 get deployment k8sf-mysql -o name --ignore-not-found)" ]; }
+k8s_workload_remove() {
+  kc 150 delete deployment/k8sf-mysql secret/k8sf-mysql --ignore-not-found --wait=true --timeout=120s >&2
 }
+k8s_workload_gone() { [ -z "$(kc 30 get pods -l app=k8sf-mysql -o name)" ]; }
 d_workload_deploy() { k8s_workload_deploy "$1"; }
 d_workload_sql() { k8s_workload_sql; }
-d_probe() { k8s_probe; }
+d_workload_present() { k8s_workload_present; }
+d_workload_remove() { k8s_workload_remove; }
+d_workload_gone() { k8s_workload_gone; }
+
+# containerd_ref IMAGE: the name containerd stores an image under (docker.io/library/mysql:8.4 for
+# mysql:8.4), as `ctr image ls -q` lists it.
+containerd_ref() {
+  _cr=$1
+  case "${_cr%%/*}" in
+    "$_cr") _cr="docker.io/library/$_cr" ;;                   # mysql:8.4
+    *.* | *:* | localhost) ;;                                   # a registry host
+    *) _cr="docker.io/$_cr" ;;                                  # user/image
+  esac
+  case "${_cr##*/}" in *:* | *@*) ;; *) _cr="$_cr:latest" ;; esac
+  printf '%s\n' "$_cr"
+}
+# ctr_has_image IMAGE CTR...: is IMAGE in that containerd's images (the distro's ctr, whose
+# namespace is k8s.io, where the kubelet looks)?
+ctr_has_image() {
+  _ch_ref=$(containerd_ref "$1")
+  shift
+  timeout 60 "$@" image ls -q | grep -qxF "$_ch_ref"
+}
