@@ -32,6 +32,29 @@ def test_bootstrap_twice_changes_nothing(bare_cell: BareCell) -> None:
     assert again == bare_cell.run.bootstrap
 
 
+def test_the_kit_lands_inside_kit_path_without_mode_bits_and_root_refuses_a_planted_file(bare_cell: BareCell) -> None:
+    # In the guest, as CopyToRemote leaves it (tests/vm/upload.py): inside the remotePath, in the
+    # SSH user's home, nothing executable; then a planted file stops every root command.
+    guest, commands = bare_cell.guest, bare_cell.run.commands
+    listing = guest.ssh(f'cd "$HOME" && find {commands.kit_path} -exec stat -c "%a %U %n" {{}} +', timeout=60).stdout
+    modes = {line.split(" ", 2)[2]: line.split(" ", 1)[0] for line in listing.splitlines()}
+    assert modes[f"{commands.kit_dir}/k8sf"] == "644" and f"{commands.kit_path}/k8sf" not in modes
+    assert {m for n, m in modes.items() if n.endswith((".sh", ".awk", "k8sf", "VERSION"))} == {"644"}
+    assert {m for n, m in modes.items() if not n.endswith((".sh", ".awk", "k8sf", "VERSION"))} == {"755"}
+    planted = f'"$HOME"/{commands.kit_dir}/lib/planted.sh'
+    guest.ssh(f"echo 'touch /var/tmp/k8sf-planted-ran' > {planted}", timeout=30)
+    try:
+        proc = guest.ssh(commands.bootstrap, timeout=120, check=False)
+        assert proc.returncode == 3, proc.stderr
+        assert "k8sf-kit: refusing to run the kit in" in proc.stderr and "its content hash is" in proc.stderr
+        assert proc.stdout == ""
+        left = guest.ssh("ls -d /var/tmp/k8sf-root.* /var/tmp/k8sf-planted-ran 2>/dev/null || :", timeout=30).stdout
+        assert left == "", f"root left its copy, or a planted line ran: {left}"
+    finally:
+        guest.ssh(f"rm -f {planted}", timeout=30)
+    assert qemu.run_bootstrap(guest, commands, bare_cell.plan) == bare_cell.run.bootstrap
+
+
 def oom_kill_counter(guest: qemu.Guest) -> int:
     return int(guest.ssh("awk '$1 == \"oom_kill\" { print $2 }' /proc/vmstat", timeout=60).stdout)
 
@@ -82,3 +105,4 @@ def test_a_boot_that_fails_stops_qemu_and_removes_its_overlay(arch: str) -> None
     time.sleep(1)
     assert qemus() <= before_procs
     assert set(Path(tempfile.gettempdir()).glob("k8sf-vm-*")) <= before_dirs
+
