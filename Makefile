@@ -44,7 +44,7 @@ check-pulumi:
 check-libvirt:
 	@if grep -Eq '^\s*k8s-footprint:backend:\s*"?(aws|hosts)' Pulumi.$(STACK).yaml 2>/dev/null; then exit 0; fi; \
 	command -v virsh >/dev/null || { echo "error: libvirt is not installed. On Debian/Ubuntu:" \
-		"sudo apt-get install libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-system-arm qemu-efi-aarch64" \
+		"sudo apt-get install libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-system-arm qemu-efi-aarch64 xsltproc" \
 		"&& sudo adduser $$(id -un) libvirt (then log in again)" >&2; exit 1; }; \
 	virsh -c qemu:///system version >/dev/null 2>&1 || { echo "error: cannot reach libvirt at qemu:///system." \
 		"Start it (sudo systemctl enable --now libvirtd) and make sure you are in the libvirt group" >&2; exit 1; }; \
