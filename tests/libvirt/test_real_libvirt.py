@@ -81,7 +81,7 @@ HOST_ARCH = "x86_64"  # the model's host; the test skips elsewhere
 STACK = "lvtest"
 CONSOLE = {"x86_64": "ttyS0", "aarch64": "ttyAMA0"}
 # Under TCG here, with other guests sharing the 2 CPUs (load 6-9), the ISO's user-data ran 237-288 s
-# after start on x86_64 and 754 s on aarch64 (2026-11-30). On an idle host it is quicker.
+# after start on x86_64 and 537-754 s on aarch64 (2026-11-30). On an idle host it is quicker.
 BOOT_TIMEOUT_S = {"x86_64": 900, "aarch64": 1500}
 IDE_REFUSED = "IDE controllers are unsupported for this QEMU binary or machine type"
 
