@@ -17,11 +17,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent.parent
 BUILD_SCRIPT = ROOT / "tools" / "pulumi" / "build.sh"
 PASSPHRASE = "k8sf-e2e-not-a-secret"
+# What the hosts backend runs on: the CLI, the Python host and pulumi-command (build.sh's names).
+TOOLS = ("cli", "language-python", "command")
 
 
 def tools_bin() -> tuple[Path | None, str]:
     """The folder of built tools, or None and why not (asks build.sh, which builds nothing here)."""
-    proc = subprocess.run(["bash", str(BUILD_SCRIPT), "--where"], capture_output=True, text=True, timeout=120,
+    proc = subprocess.run(["bash", str(BUILD_SCRIPT), "--where", *TOOLS], capture_output=True, text=True, timeout=120,
                           check=False)
     where = proc.stdout.strip().splitlines()
     if proc.returncode != 0 or not where:

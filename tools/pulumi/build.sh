@@ -16,7 +16,8 @@
 # script exits 3 after building the rest.
 #
 # stdout: the bin folder and the PATH line, nothing else. Progress and reasons go to stderr.
-# `build.sh --where` builds nothing: it prints the bin folder, and exits 0 only if every tool is there.
+# `build.sh --where [TOOL...]` builds nothing: it prints the bin folder, and exits 0 only if every
+# tool named (default: all) is there.
 # GOMODCACHE and GOCACHE are Go's own (set them to measure a cold build).
 set -euo pipefail
 
@@ -39,6 +40,7 @@ TOOLS=(
   # to itself; the shim ships in the sdk/v3 module it is built against.
   "language-python|pulumi-language-python|github.com/pulumi/pulumi/sdk/python/cmd/pulumi-language-python/v3|github.com/pulumi/pulumi/sdk/v3/go/common/version.Version|github.com/pulumi/pulumi/sdk/python/cmd/pulumi-language-python/v3|keep|github.com/pulumi/pulumi/sdk/v3:python/cmd/pulumi-language-python-exec"
   "command|pulumi-resource-command|github.com/pulumi/pulumi-command/provider/cmd/pulumi-resource-command|github.com/pulumi/pulumi-command/provider/pkg/version.Version|github.com/pulumi/pulumi-command/provider|strip|-"
+  "libvirt|pulumi-resource-libvirt|github.com/pulumi/pulumi-libvirt/provider/cmd/pulumi-resource-libvirt|github.com/pulumi/pulumi-libvirt/provider/pkg/version.Version|github.com/pulumi/pulumi-libvirt/provider|strip|-"
 )
 
 command -v "$GO" >/dev/null || die "no go client on PATH (Go >= 1.26.6 is needed; on this project's machines: /usr/local/go/bin)"
@@ -50,16 +52,18 @@ key=$({
   sha256sum "$here/build.sh"
   for t in "${TOOLS[@]}"; do
     name=${t%%|*}
-    (cd "$here" && find "$name" -maxdepth 1 -type f -print0 | sort -z | xargs -0 sha256sum)
+    (cd "$here" && find "$name" -type f -print0 | sort -z | xargs -0 sha256sum)
   done
 } | sha256sum | cut -c1-16)
 root=${XDG_CACHE_HOME:-$HOME/.cache}/k8s-footprint/pulumi-tools/$key
 bin=$root/bin
 
 if [[ ${1:-} == --where ]]; then
+  shift
   echo "$bin"
   for t in "${TOOLS[@]}"; do
-    IFS='|' read -r _ binary _ <<<"$t"
+    IFS='|' read -r name binary _ <<<"$t"
+    [[ $# -eq 0 || " $* " == *" $name "* ]] || continue
     [[ -x $bin/$binary ]] || { log "not built: $bin/$binary (run make pulumi-tools)"; exit 4; }
   done
   exit 0
@@ -78,6 +82,10 @@ skip_reason() {
     [[ -z $dir || $dir == \#* ]] && continue
     clone=$PULUMI_TOOLS_GIT_DIR/$repo
     [[ -d $clone ]] || { echo "no git clone of $repo at $clone"; return 0; }
+    if [[ $tag == - ]]; then
+      git -C "$clone" cat-file -e "$commit^{commit}" 2>/dev/null || { echo "$clone has no commit $commit"; return 0; }
+      continue
+    fi
     if ! got=$(git -C "$clone" rev-parse --verify -q "$tag^{commit}"); then
       echo "$clone has no tag $tag"; return 0
     fi
@@ -93,11 +101,13 @@ extract_upstreams() {
     [[ -z $dir || $dir == \#* ]] && continue
     clone=$PULUMI_TOOLS_GIT_DIR/$repo
     mkdir -p "$work/$dir"
-    # The tree of that folder alone: a partial clone may lack blobs elsewhere.
+    # The tree of that folder alone, without test data: a partial clone may lack those blobs,
+    # and no build reads them.
     if [[ $subdir == . ]]; then
-      git -C "$clone" archive --format=tar "$commit" | tar -x -C "$work/$dir"
+      git -C "$clone" archive --format=tar "$commit" -- . ':(exclude,glob)**/testdata/**' | tar -x -C "$work/$dir"
     else
-      git -C "$clone" archive --format=tar "$commit:$subdir" | tar -x -C "$work/$dir"
+      git -C "$clone" archive --format=tar "$commit:$subdir" -- . ':(exclude,glob)**/testdata/**' |
+        tar -x -C "$work/$dir"
     fi
     log "$name: $repo $tag ($commit) $subdir -> $work/$dir"
   done < "$here/$name/upstream.txt"
@@ -108,11 +118,17 @@ build_tool() {
   work=$root/work/$name
   rm -rf "$work"
   mkdir -p "$work"
-  cp "$here/$name/go.mod" "$here/$name/go.sum" "$work/"
+  cp -R "$here/$name/." "$work/"
   extract_upstreams "$name" "$work"
   version=$(cd "$work" && timeout "$GO_TIMEOUT" "$GO" list -m -f '{{.Version}}' "$mod")
   stamp=$version
   [[ $strip == strip ]] && stamp=${version#v}
+  # Files upstream generates before its build (not in git), made by the wrapper's own script.
+  if [[ -f $work/prebuild.sh ]]; then
+    log "$name: prebuild.sh $stamp"
+    (cd "$work" && GO_TIMEOUT=$GO_TIMEOUT bash ./prebuild.sh "$stamp") >"$root/logs/$name.prebuild.log" 2>&1 ||
+      { tail -n 30 "$root/logs/$name.prebuild.log" >&2; die "$name: prebuild.sh failed"; }
+  fi
   log "$name: go build $pkg ($mod $version, -X $var=$stamp); log $root/logs/$name.log"
   started=$(date +%s)
   if ! (cd "$work" && timeout "$GO_TIMEOUT" "$GO" build -trimpath \
