@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent.parent
+# The program run: this checkout, unless K8SF_E2E_PROJECT names another (say, a copy with a fix
+# being tried); the tools always come from this checkout's build.
+PROJECT = Path(os.environ.get("K8SF_E2E_PROJECT") or ROOT)
 BUILD_SCRIPT = ROOT / "tools" / "pulumi" / "build.sh"
 PASSPHRASE = "k8sf-e2e-not-a-secret"
 # What the hosts backend runs on: the CLI, the Python host and pulumi-command (build.sh's names).
@@ -70,7 +73,7 @@ class Engine:
 
     def run(self, args: list[str], timeout: float, stdin: str | None = None, check: bool = True,
             secret_stdin: bool = False) -> subprocess.CompletedProcess[str]:
-        argv = [str(self.bin_dir / "pulumi"), *args, "--non-interactive", "--cwd", str(ROOT)]
+        argv = [str(self.bin_dir / "pulumi"), *args, "--non-interactive", "--cwd", str(PROJECT)]
         t0 = time.monotonic()
         self.transcript.append(f"$ pulumi {shlex.join(args)}" + ("  < (secret on stdin)" if secret_stdin else ""))
         try:

@@ -24,7 +24,7 @@ import pytest
 
 from components.cloudinit import GUEST_USER
 from components.schema import validate_result
-from tests.e2e.engine import ROOT, Engine, tools_bin
+from tests.e2e.engine import PROJECT, Engine, tools_bin
 from tests.vm import images, qemu
 
 pytestmark = pytest.mark.e2e
@@ -38,7 +38,7 @@ def _require() -> Path:
     bin_dir, why = tools_bin()
     if bin_dir is None:
         pytest.skip(why)
-    if not (ROOT / ".venv" / "bin" / "python").exists():
+    if not (PROJECT / ".venv" / "bin" / "python").exists():
         pytest.skip("the program's .venv is missing: run `make venv` (Pulumi.yaml runs the program from .venv)")
     missing = sorted(set(images.missing_host_tools(ARCH)) | set(qemu.missing_tools(ARCH)))
     if missing:
@@ -89,7 +89,7 @@ def test_up_outputs_destroy(engine: Engine, distro: str, tmp_path: Path) -> None
     image = images.build(ARCH)
     cell = f"{ARCH}-{distro}-1"
     log = _log_path(tmp_path, distro)
-    engine.note(f"e2e: hosts backend, {cell}, kit from {ROOT / 'benchmarks' / 'guest'}; tools in {engine.bin_dir}")
+    engine.note(f"e2e: hosts backend, {cell}, program in {PROJECT}; tools in {engine.bin_dir}")
     try:
         with qemu.boot(ARCH, image, cell) as guest:
             engine.note(f"guest up: 127.0.0.1:{guest.port} after {guest.boot_s} s")
