@@ -91,7 +91,9 @@ def test_up_outputs_destroy(engine: Engine, distro: str, tmp_path: Path) -> None
     log = _log_path(tmp_path, distro)
     engine.note(f"e2e: hosts backend, {cell}, program in {PROJECT}; tools in {engine.bin_dir}")
     try:
-        with qemu.boot(ARCH, image, cell) as guest:
+        # A loaded machine boots a TCG guest slower than the harness's default wait; boot time is not
+        # what this test measures.
+        with qemu.boot(ARCH, image, cell, ssh_timeout=900) as guest:
             engine.note(f"guest up: 127.0.0.1:{guest.port} after {guest.boot_s} s")
             engine.run(["version"], timeout=60)
             engine.run(["plugin", "ls"], timeout=60)
