@@ -122,8 +122,11 @@ def test_up_outputs_destroy(engine: Engine, distro: str, tmp_path: Path) -> None
                 left = _resources(engine)
                 engine.note("guest after destroy: " + guest.ssh(
                     "ls -la /var/tmp/; command -v docker || echo 'no docker'", 60, check=False).stdout)
+                kits = guest.ssh("ls -d /var/tmp/k8sf-kit-* 2>/dev/null || true", 60, check=False).stdout.split()
             assert down.returncode == 0, f"pulumi destroy failed:\n{down.stdout[-4000:]}\n{down.stderr[-2000:]}"
             assert left == [], f"destroy left resources in the state: {[r.get('urn') for r in left]}"
+            # The host outlives the stack: destroy must take the kit away too, not just the distro.
+            assert kits == [], f"destroy left the kit on the host: {kits}"
             engine.run(["stack", "rm", "--yes", "--stack", STACK], timeout=120)
     finally:
         engine.write_transcript(log)
