@@ -11,7 +11,7 @@ export PULUMI_BACKEND_URL ?= file://$(CURDIR)/.pulumi-state
 export PULUMI_CONFIG_PASSPHRASE ?= k8s-footprint-dev
 VM_RESULTS := benchmarks/results/qemu-debian12
 
-.PHONY: help venv check-pulumi doctor stack up preview destroy config output results test test-vm lint unit bench clean
+.PHONY: pulumi-tools test-e2e help venv check-pulumi doctor stack up preview destroy config output results test test-vm lint unit bench clean
 
 help:
 	@echo "Every target acts on the stack STACK=$(STACK) (make up STACK=quick), with state in .pulumi-state/"
@@ -32,6 +32,8 @@ help:
 	@echo "make bench     program scaling under mocks, and the sampler's cost beside node-exporter"
 	@echo "make venv      create .venv with the pinned requirements"
 	@echo "make clean     remove .venv and the tools' caches (never .pulumi-state/ or results)"
+	@echo "make pulumi-tools  build the Pulumi CLI, Python host and providers with go, for the e2e tests (cached)"
+	@echo "make test-e2e  real 'pulumi up'/'destroy' with the tools from make pulumi-tools, on qemu guests"
 
 # The venv is rebuilt when a requirements file changes.
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -107,6 +109,15 @@ test: lint
 
 test-vm: venv
 	K8SF_VM_RESULTS_DIR=$(VM_RESULTS) $(PY) -m pytest tests/vm -m vm --capture=tee-sys
+
+# The e2e tests' toolchain, built from Go modules into ~/.cache/k8s-footprint/pulumi-tools (not
+# part of make test: a cold build takes longer than CI can spare; see tools/pulumi/VERSIONS.md).
+pulumi-tools:
+	bash tools/pulumi/build.sh
+
+# The real engine on a qemu guest of the VM harness; skips, saying why, without the tools.
+test-e2e: venv
+	K8SF_E2E_LOG_DIR=benchmarks/results/e2e $(PY) -m pytest tests/e2e -m e2e --capture=tee-sys
 
 bench: venv
 	$(PY) perf/bench_program.py

@@ -1,0 +1,133 @@
+"""The real engine end to end: `pulumi up` and `pulumi destroy` on the hosts backend.
+
+A qemu guest from the VM harness answers SSH on 127.0.0.1:<port>, so it is an "existing host". The
+program runs as users run it (this project folder, its Pulumi.yaml and .venv), with the CLI, the
+Python language host and pulumi-command's provider that `make pulumi-tools` built. The real
+provider uploads the kit (CopyToRemote), runs the commands, and their stdout becomes the stack's
+outputs, which must pass the published result schema. Then `pulumi destroy` must run the uninstall
+and leave no resource in the state.
+
+The transcript of every pulumi call (the engine's own summary lines and the outputs included) is
+written to K8SF_E2E_LOG_DIR when it is set (make test-e2e), else to the test's temporary folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from components.cloudinit import GUEST_USER
+from components.schema import validate_result
+from tests.e2e.engine import PROJECT, Engine, tools_bin
+from tests.vm import images, qemu
+
+pytestmark = pytest.mark.e2e
+ARCH = "x86_64"
+STACK = "e2e"
+# Bare and Docker as a user would set them, with the VM tests' short sampling windows.
+SETTLE_S, INTERVAL_S, SAMPLES = 10, 2, 5
+
+
+def _require() -> Path:
+    bin_dir, why = tools_bin()
+    if bin_dir is None:
+        pytest.skip(why)
+    if not (PROJECT / ".venv" / "bin" / "python").exists():
+        pytest.skip("the program's .venv is missing: run `make venv` (Pulumi.yaml runs the program from .venv)")
+    missing = sorted(set(images.missing_host_tools(ARCH)) | set(qemu.missing_tools(ARCH)))
+    if missing:
+        pytest.skip(f"the e2e tests boot a qemu guest and need: apt-get install {' '.join(missing)}")
+    if os.geteuid() != 0:
+        pytest.skip("the e2e tests need root to build the guest image (debootstrap, chroot)")
+    return bin_dir
+
+
+def _log_path(tmp: Path, name: str) -> Path:
+    out = os.environ.get("K8SF_E2E_LOG_DIR")
+    base = Path(out) if out else tmp
+    return base / f"{time.strftime('%Y-%m-%d')}-hosts-{ARCH}-{name}.log"
+
+
+def _stack_config(port: int, distro: str) -> str:
+    host = {"name": "qemu-guest", "address": "127.0.0.1", "user": GUEST_USER, "arch": ARCH, "port": port}
+    config: dict[str, Any] = {
+        "k8s-footprint:backend": "hosts",
+        "k8s-footprint:arches": [ARCH],
+        "k8s-footprint:distros": [distro],
+        "k8s-footprint:hosts": [host],
+        "k8s-footprint:settleSeconds": SETTLE_S,
+        "k8s-footprint:sampleIntervalSeconds": INTERVAL_S,
+        "k8s-footprint:samples": SAMPLES,
+        "k8s-footprint:workload": "none" if distro == "bare" else "mysql",
+    }
+    # JSON is YAML: the stack file pulumi reads with --config-file.
+    return json.dumps({"config": config}, indent=2) + "\n"
+
+
+def _resources(engine: Engine) -> list[dict[str, Any]]:
+    doc = json.loads(engine.run(["stack", "export", "--stack", STACK], timeout=120).stdout)
+    return list(doc.get("deployment", {}).get("resources") or [])
+
+
+@pytest.fixture(params=["bare", pytest.param("docker", marks=pytest.mark.vm_docker)])
+def distro(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    yield Engine(_require(), tmp_path)
+
+
+def test_up_outputs_destroy(engine: Engine, distro: str, tmp_path: Path) -> None:
+    image = images.build(ARCH)
+    cell = f"{ARCH}-{distro}-1"
+    log = _log_path(tmp_path, distro)
+    engine.note(f"e2e: hosts backend, {cell}, program in {PROJECT}; tools in {engine.bin_dir}")
+    try:
+        # A loaded machine boots a TCG guest slower than the harness's default wait; boot time is not
+        # what this test measures.
+        with qemu.boot(ARCH, image, cell, ssh_timeout=900) as guest:
+            engine.note(f"guest up: 127.0.0.1:{guest.port} after {guest.boot_s} s")
+            engine.run(["version"], timeout=60)
+            engine.run(["plugin", "ls"], timeout=60)
+            engine.run(["stack", "init", STACK], timeout=120)
+            engine.config_file.write_text(_stack_config(guest.port, distro))
+            engine.run(["config", "set", "--secret", "--config-file", str(engine.config_file), "--stack", STACK,
+                        "k8s-footprint:sshPrivateKey"], timeout=120, stdin=guest.key.read_text(), secret_stdin=True)
+            engine.run(["plugin", "ls", "--project"], timeout=300)
+            try:
+                up = engine.run(["up", "--yes", "--skip-preview", "--stack", STACK,
+                                 "--config-file", str(engine.config_file)], timeout=3600, check=False)
+                engine.note("guest after up: " + guest.ssh(
+                    "ls -la /var/tmp/; ls -la /var/tmp/k8sf-kit-* 2>&1 | head -40", 60, check=False).stdout)
+                assert up.returncode == 0, f"pulumi up failed:\n{up.stdout[-4000:]}\n{up.stderr[-2000:]}"
+                out = engine.run(["stack", "output", "--json", "--stack", STACK], timeout=120)
+                outputs = json.loads(out.stdout)
+                results = outputs["results"]
+                assert set(results) == {cell}
+                validate_result(results[cell])
+                assert results[cell]["cell"] == cell and results[cell]["distro"] == distro
+                assert outputs["instances"][cell]["backend"] == "hosts"
+                assert cell in outputs["summary"]
+            finally:
+                down = engine.run(["destroy", "--yes", "--skip-preview", "--stack", STACK,
+                                   "--config-file", str(engine.config_file)], timeout=1800, check=False)
+                left = _resources(engine)
+                engine.note("guest after destroy: " + guest.ssh(
+                    "ls -la /var/tmp/; command -v docker || echo 'no docker'", 60, check=False).stdout)
+                kits = guest.ssh("ls -d /var/tmp/k8sf-kit-* 2>/dev/null || true", 60, check=False).stdout.split()
+            assert down.returncode == 0, f"pulumi destroy failed:\n{down.stdout[-4000:]}\n{down.stderr[-2000:]}"
+            assert left == [], f"destroy left resources in the state: {[r.get('urn') for r in left]}"
+            # The host outlives the stack: destroy must take the kit away too, not just the distro.
+            assert kits == [], f"destroy left the kit on the host: {kits}"
+            engine.run(["stack", "rm", "--yes", "--stack", STACK], timeout=120)
+    finally:
+        engine.write_transcript(log)
+        qemu.log(f"e2e transcript: {log}")
