@@ -47,15 +47,20 @@ class DistroBootstrap(pulumi.ComponentResource):
         machine = args.lifecycle.machine
         # A replaced machine is a new, empty one: the kit and the install go to it again.
         follow = [machine] if machine is not None else []
+        delete, update, options = _lifecycle(args)
         self.kit = remote.CopyToRemote(
             f"{name}-kit",
             connection=connection,
             source=pulumi.FileArchive(str(args.kit_dir or commands_module.KIT_DIR)),
             remote_path=args.commands.kit_path,
             triggers=[args.kit_digest],
-            opts=pulumi.ResourceOptions(parent=self, deleted_with=machine, replace_with=follow),
+            # On a host, a replaced bootstrap's delete removes the kit folder; the copy is replaced
+            # with it, deleting first, so the engine deletes the bootstrap, then uploads the kit
+            # again, then installs (CopyToRemote has no delete of its own: pulumi-command v1.2.1
+            # copyController.go has no Delete).
+            opts=pulumi.ResourceOptions.merge(
+                pulumi.ResourceOptions(parent=self, deleted_with=machine, replace_with=follow), options),
         )
-        delete, update, options = _lifecycle(args)
         self.command = remote.Command(
             f"{name}-bootstrap",
             connection=connection,

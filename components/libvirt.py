@@ -143,7 +143,11 @@ class LibvirtInstance(pulumi.ComponentResource):
             xml=domain_xml(shape.arch, shape.machine),
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(
                 custom_timeouts=pulumi.CustomTimeouts(create=shape.create_timeout),
-                ignore_changes=list(DOMAIN_IGNORED_CHANGES))),
+                ignore_changes=list(DOMAIN_IGNORED_CHANGES),
+                # A new seed ISO would be swapped into the running domain as an IDE cdrom without the
+                # stylesheet (terraform-provider-libvirt v0.8.1 resource_libvirt_domain.go:688-709),
+                # which aarch64 virt refuses ("target hdd doesn't exist"): a new seed, a new domain.
+                replace_on_changes=["cloudinit"])),
         )
         # The fixed address, once the domain exists: commands wait for the domain through it.
         address = self.domain.id.apply(lambda _: args.address)

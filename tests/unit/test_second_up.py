@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 
+import components.backends
+import components.cloudinit
 import components.commands
 import components.config
 from tests.conftest import ROOT, FleetMocks, Registration, install_mocks, resolve, set_stack_config
@@ -126,6 +128,17 @@ def test_adding_a_distro_leaves_the_existing_cells_alone(kit_copy: Path) -> None
     assert "replace" not in steps and "update" not in steps
 
 
+def test_a_new_cloud_init_seed_replaces_the_domain_rather_than_swapping_the_cdrom(
+        kit_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    first = up(LIBVIRT)
+    monkeypatch.setattr(components.backends, "render_user_data",
+                        lambda key: components.cloudinit.render_user_data(key) + "# a changed seed\n")
+    steps = second_up(first, up(LIBVIRT))
+    for cell in ("x86_64-bare-1", "aarch64-bare-1"):
+        assert steps[f"{cell}-cidata"].step == "replace"
+        assert steps[f"{cell}-vm"].step == "replace", steps[f"{cell}-vm"].why
+
+
 def test_a_refreshed_powered_off_guest_is_left_alone_by_the_next_up(kit_copy: Path) -> None:
     """After `pulumi refresh`, a guest that powered itself off reads back as not running, with no
     addresses (its DHCP lease is gone), and aarch64 with the firmware path libvirt chose."""
@@ -199,6 +212,11 @@ def test_hosts_with_allow_uninstall_uninstall_first_then_install_again(kit_copy:
     steps = second_up(first, second)
     assert steps["x86_64-bare-1-bootstrap"].step == "replace"
     assert steps["x86_64-bare-1-benchmark"].step == "replace"
+    # Its delete removes the kit folder, so the copy is replaced too, deleting first: uploaded again
+    # after the old bootstrap's delete, before the new install.
+    assert steps["x86_64-bare-1-kit"].step == "replace"
+    kit = next(r for r in second.values() if r.name == "x86_64-bare-1-kit")
+    assert kit.options.delete_before_replace is True
     bootstrap = next(r for r in second.values() if r.name == "x86_64-bare-1-bootstrap")
     assert bootstrap.options.delete_before_replace is True  # the old distro goes before the new install
     assert "k8sf' uninstall bare" in bootstrap.inputs["delete"] or " uninstall bare" in bootstrap.inputs["delete"]
