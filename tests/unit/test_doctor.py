@@ -20,6 +20,7 @@ import pytest
 
 from components import config
 from components.config import FleetSpec, HostEntry
+from tests.unit.test_kit_place import Sshd
 from tools import doctor
 from tools.doctor import Machine
 
@@ -317,3 +318,17 @@ def test_the_plan_is_the_selected_stacks_own(tmp_path: Path) -> None:
         "expected wall time: about ")
     (tmp_path / "Pulumi.lab.yaml").write_text("config:\n  k8s-footprint:repetitions: 0\n")
     assert doctor.plan("lab", tmp_path) == []
+
+
+def test_hosts_login_sudo_and_packages_on_a_real_sshd(sshd: Sshd) -> None:
+    """The real OpenSSH sshd of tests/unit/test_kit_place.py on loopback, logged in to with its key: as
+    root, no sudo is needed (the kit's commands run directly), and this Debian has apt-get."""
+    host = HostEntry(name="lab", address="127.0.0.1", user="root", arch="x86_64", port=sshd.port)
+    findings = {f.check: f for f in doctor.check_hosts(Machine(), spec(backend="hosts", hosts=(host,)),
+                                                       str(sshd.key))}
+    name = f"host lab (root@127.0.0.1:{sshd.port})"
+    assert findings[name].ok and findings[name].detail == "sudo -n works"
+    assert findings[f"{name} packages"].ok
+    wrong_key = sshd.key.with_name("host")  # the server's own key is no client key it accepts
+    refused = doctor.check_hosts(Machine(), spec(backend="hosts", hosts=(host,)), str(wrong_key))
+    assert not refused[0].ok and "SSH login failed" in refused[0].detail
