@@ -24,11 +24,11 @@ for cell in expand(spec):
     commands = cell_commands(BenchPlan.for_cell(spec, cell), digest)
     # maxParallelCells: a cell's instance waits until the previous cell in its lane is done.
     after = [benchmarks[cell.previous]] if cell.previous else []
+    # A changed command set (or kit) replaces the machine: never a re-run on a used one.
     instance = backend.instance(cell, after, commands.fingerprint())
-    lifecycle = MachineLifecycle(instance.machine, spec.allow_uninstall)
     bootstrap = DistroBootstrap(cell.name, DistroBootstrapArgs(
         cell=cell.name, host=instance.host, commands=commands, kit_digest=digest,
-        fingerprint=commands.fingerprint(), lifecycle=lifecycle))
+        lifecycle=MachineLifecycle(instance.machine, spec.allow_uninstall)))
     benchmarks[cell.name] = WorkloadBenchmark(cell.name, WorkloadBenchmarkArgs(
         cell=cell.name, host=instance.host, command=commands.benchmark, after=[bootstrap],
         triggers=[digest], deleted_with=instance.machine,

@@ -32,8 +32,6 @@ class DistroBootstrapArgs:
     host: Host
     commands: CellCommands
     kit_digest: str
-    # Changes whenever the cell's commands or kit change (components.commands.fingerprint).
-    fingerprint: str
     lifecycle: MachineLifecycle
     kit_dir: Path | None = None  # the guest kit; None: components.commands.KIT_DIR
 
@@ -93,5 +91,5 @@ def _lifecycle(args: DistroBootstrapArgs) -> tuple[str | None, str | None, pulum
         return None, None, None
     if args.lifecycle.allow_uninstall:
         return commands.uninstall, None, pulumi.ResourceOptions(
-            replacement_trigger=args.fingerprint, delete_before_replace=True)
+            replacement_trigger=commands.fingerprint(), delete_before_replace=True)
     return commands.leave_installed, commands.refuse_reinstall, None
