@@ -496,6 +496,19 @@ def test_oom_count_across_a_reboot_counts_from_the_boot_never_below_zero(faked: 
     assert result["oom_kills_by_phase"]["bootstrap"] == 1 and result["oom_kills"] == 1
 
 
+@needs_root
+def test_a_kill_between_bootstrap_and_benchmark_counts_for_idle_with_the_kernel_logs_count(faked: Kit) -> None:
+    # As the VM test's memory hog does: the kill happens after the bootstrap has returned.
+    kernel_files(faked, "boot-a", 3)
+    bootstrap(faked, "bare")
+    kernel_files(faked, "boot-a", 4)
+    result = benchmark(faked, "bare", "--workload", "none")
+    assert result["oom_kills_by_phase"] == {"bootstrap": 0, "idle": 1, "workload": None}
+    assert result["status"] == "oom" and result["oom_kills"] == 1
+    # The fake journalctl logs no kill line: the count beside the counter's says so.
+    assert "killed 1 process(es) in the idle phase (0 kernel log lines)" in result["errors"][-1]
+
+
 # ---- the status table, in the kit -----------------------------------------------------------------
 
 def test_kit_status_is_the_highest_ranked_failure_and_failures_keep_their_order(tmp_path: Path) -> None:
