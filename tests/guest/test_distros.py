@@ -460,6 +460,31 @@ def test_the_cells_outer_timeout_leaves_nothing_of_the_cell_behind(faked: Kit) -
     assert lock_is_free(faked)
 
 
+def processes_of(kit: Kit) -> list[str]:
+    """Processes still running with this test's fake dir in their environment: the kit's own."""
+    mine = f"FAKE_DIR={kit.stub_dir}".encode()
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and mine in (proc / "environ").read_bytes().split(b"\0") and alive(int(proc.name)):
+                cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+                found.append(f"{proc.name} {cmdline}")
+        except OSError:
+            continue
+    return found
+
+
+@needs_root
+def test_no_watchdog_outlives_a_step_that_ends_at_once(faked: Kit) -> None:
+    # bare's install and readiness steps end in milliseconds, before their watchdogs have even
+    # become sessions of their own: a watchdog ended by session alone was left sleeping 30 min.
+    for _ in range(3):
+        assert bootstrap(faked, "bare")["status"] == "ok"
+        (faked.state / "bootstrap.env").unlink()  # install again next time
+    time.sleep(1)
+    assert processes_of(faked) == []
+
+
 # ---- OOM per phase, reboot-safe -------------------------------------------------------------------
 
 def kernel_files(kit: Kit, boot: str, oom_kill: int) -> None:

@@ -159,6 +159,10 @@ SESSIONS_FILE=${SESSIONS_FILE:-$STATE_DIR/sessions}
 # kill_session SID SIGNAL: every process whose session is SID (/proc/PID/stat field 6), with builtins.
 kill_session() {
   _ks_sid=$1 _ks_sig=$2
+  # The leader itself first, by pid: a step or watchdog that was only just started may not have
+  # called setsid yet, and then no process has that session yet (a fast step's watchdog was left
+  # sleeping so). Killed before its setsid, it makes no session; after, the loop finds the rest.
+  kill "-$_ks_sig" "$_ks_sid" 2> /dev/null || :
   for _ks_stat in /proc/[0-9]*/stat; do
     read -r _ks_line 2> /dev/null < "$_ks_stat" || continue
     # After the command name (which may hold spaces and parentheses): state ppid pgrp session ...
