@@ -116,6 +116,7 @@ kubectl() {
       if [ -e "$F/api/deployment" ]; then echo 'deployment.apps "k8sf-mysql" deleted'; fi
       rm -rf "$F/api" ;;
     "get pods -l app=k8sf-mysql -o name") if [ -e "$F/api/deployment" ]; then echo pod/k8sf-mysql-6d4cf56db6-x2x7q; fi ;;
+    "get --raw=/readyz --request-timeout=10s") echo ok ;;  # how kits before 0.2.0 probed
     *) echo "error: the fake kubectl does not know this call: $*" >&2; return 1 ;;
   esac
 }

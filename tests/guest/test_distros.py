@@ -460,6 +460,31 @@ def test_the_cells_outer_timeout_leaves_nothing_of_the_cell_behind(faked: Kit) -
     assert lock_is_free(faked)
 
 
+def processes_of(kit: Kit) -> list[str]:
+    """Processes still running with this test's fake dir in their environment: the kit's own."""
+    mine = f"FAKE_DIR={kit.stub_dir}".encode()
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and mine in (proc / "environ").read_bytes().split(b"\0") and alive(int(proc.name)):
+                cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+                found.append(f"{proc.name} {cmdline}")
+        except OSError:
+            continue
+    return found
+
+
+@needs_root
+def test_no_watchdog_outlives_a_step_that_ends_at_once(faked: Kit) -> None:
+    # bare's install and readiness steps end in milliseconds, before their watchdogs have even
+    # become sessions of their own: a watchdog ended by session alone was left sleeping 30 min.
+    for _ in range(3):
+        assert bootstrap(faked, "bare")["status"] == "ok"
+        (faked.state / "bootstrap.env").unlink()  # install again next time
+    time.sleep(1)
+    assert processes_of(faked) == []
+
+
 # ---- OOM per phase, reboot-safe -------------------------------------------------------------------
 
 def kernel_files(kit: Kit, boot: str, oom_kill: int) -> None:
@@ -494,6 +519,19 @@ def test_oom_count_across_a_reboot_counts_from_the_boot_never_below_zero(faked: 
     bootstrap(faked, "bare")
     result = benchmark(faked, "bare", "--workload", "none")
     assert result["oom_kills_by_phase"]["bootstrap"] == 1 and result["oom_kills"] == 1
+
+
+@needs_root
+def test_a_kill_between_bootstrap_and_benchmark_counts_for_idle_with_the_kernel_logs_count(faked: Kit) -> None:
+    # As the VM test's memory hog does: the kill happens after the bootstrap has returned.
+    kernel_files(faked, "boot-a", 3)
+    bootstrap(faked, "bare")
+    kernel_files(faked, "boot-a", 4)
+    result = benchmark(faked, "bare", "--workload", "none")
+    assert result["oom_kills_by_phase"] == {"bootstrap": 0, "idle": 1, "workload": None}
+    assert result["status"] == "oom" and result["oom_kills"] == 1
+    # The fake journalctl logs no kill line: the count beside the counter's says so.
+    assert "killed 1 process(es) in the idle phase (0 kernel log lines)" in result["errors"][-1]
 
 
 # ---- the status table, in the kit -----------------------------------------------------------------

@@ -136,6 +136,18 @@ oom_since() { # NAME: kills since the mark, or nothing when there is no counter 
 }
 oom_mark_time() { read -r _ _ _omt < "$STATE_DIR/oom-$1.mark" 2>/dev/null && echo "${_omt:-0}" || echo 0; }
 
+# Kernel log lines about the OOM killer since epoch second $1: one per kill, system-wide
+# ("Out of memory: Killed process") or in a cgroup over its limit, such as a pod
+# ("Memory cgroup out of memory: Killed process"); kernels before 5.x said "Kill process".
+OOM_KILL_LINE='out of memory: kill(ed)? process'
+oom_log_count() {
+  if command -v journalctl >/dev/null 2>&1; then
+    timeout 30 journalctl -k -q --no-pager --since "@$1" 2>/dev/null | grep -ciE "$OOM_KILL_LINE" || :
+  else
+    dmesg 2>/dev/null | grep -ciE "$OOM_KILL_LINE" || :
+  fi
+}
+
 # ---- bounded steps: one session each, killed as a whole ------------------------------------------
 # `timeout` kills only its own child's process group, so a nested timeout (which makes a group of
 # its own) or a daemonising child survives it, holding the kit's lock (fd 9). A bounded step runs
@@ -147,8 +159,12 @@ SESSIONS_FILE=${SESSIONS_FILE:-$STATE_DIR/sessions}
 # kill_session SID SIGNAL: every process whose session is SID (/proc/PID/stat field 6), with builtins.
 kill_session() {
   _ks_sid=$1 _ks_sig=$2
+  # The leader itself first, by pid: a step or watchdog that was only just started may not have
+  # called setsid yet, and then no process has that session yet (a fast step's watchdog was left
+  # sleeping so). Killed before its setsid, it makes no session; after, the loop finds the rest.
+  kill "-$_ks_sig" "$_ks_sid" 2> /dev/null || :
   for _ks_stat in /proc/[0-9]*/stat; do
-    read -r _ks_line < "$_ks_stat" 2> /dev/null || continue
+    read -r _ks_line 2> /dev/null < "$_ks_stat" || continue
     # After the command name (which may hold spaces and parentheses): state ppid pgrp session ...
     _ks_rest=${_ks_line##*) }
     # shellcheck disable=SC2086  # split into fields on purpose
@@ -163,7 +179,7 @@ kill_session() {
 session_alive() {
   _sa_sid=$1
   for _sa_stat in /proc/[0-9]*/stat; do
-    read -r _sa_line < "$_sa_stat" 2> /dev/null || continue
+    read -r _sa_line 2> /dev/null < "$_sa_stat" || continue
     _sa_rest=${_sa_line##*) }
     # shellcheck disable=SC2086  # split into fields on purpose
     set -- $_sa_rest
