@@ -39,7 +39,9 @@ DEFAULT_IMAGES = {
 }
 
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$")
-_VERSION = re.compile(r"^[A-Za-z0-9.+_-]{1,64}$")
+# What the kit takes for --version (benchmarks/guest/k8sf): k3s v1.31.4+k3s1, k0s v1.32.7+k0s.0, and a
+# MicroK8s channel, 1.32 or 1.32/stable. The kit checks each distro's own form.
+_VERSION = re.compile(r"^[A-Za-z0-9.+_/-]{1,64}$")
 _HOSTNAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
 _USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 

@@ -263,3 +263,9 @@ def test_allow_uninstall_is_for_the_hosts_backend_only() -> None:
     assert spec({**hosts, "allowUninstall": "true"}, has_key=True).allow_uninstall is True
     assert any("allowUninstall is only used by the hosts backend, not libvirt" in p
                for p in problems({"allowUninstall": "true"}))
+
+
+def test_versions_take_each_projects_own_form_including_a_microk8s_channel() -> None:
+    s = spec({"versions": {"k3s": "v1.31.4+k3s1", "k0s": "v1.32.7+k0s.0", "microk8s": "1.32/stable"}})
+    assert s.versions["microk8s"] == "1.32/stable"
+    assert any("versions" in p for p in problems({"versions": {"k3s": "v1 31"}}))
