@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import base64
 import html
+import itertools
 import json
 import math
 import statistics
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from components import fit
 from components.results import NO_RESULT, RESULT_SCHEMAS
 
 # The 2022 figures (seeds/004: Ubuntu Minimal, 1 GB, `free -m` used, procps 3.3's formula).
@@ -285,6 +287,8 @@ def markdown(rows: Sequence[Row], missing: Sequence[str] = ()) -> str:
         cells += [row.footprint_cell(), delta, row.api("idle"), row.api("workload")]
         cells += [", ".join(f"{k} {v}" for k, v in sorted(row.statuses.items())), str(row.oom_kills), seed_note(row)]
         lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", fit.fit_markdown([r for row in rows for r in row.results], fit.DEFAULT_HEADROOM_MIB,
+                                   DISTRO_ORDER).rstrip()]
     if missing:
         lines += ["", "Cells without a result:", *missing]
     return "\n".join(lines) + "\n"
@@ -335,7 +339,8 @@ def chart(rows: Sequence[Row], out: Path) -> None:
 def html_page(rows: Sequence[Row], png: Path, title: str) -> str:
     image = base64.b64encode(png.read_bytes()).decode()
     md = markdown(rows).splitlines()
-    intro, table = md[0], [line for line in md[2:] if line.startswith("|")]
+    # The first table only; the fit matrix's tables follow it in the markdown.
+    intro, table = md[0], list(itertools.takewhile(lambda line: line.startswith("|"), md[2:]))
     head = [c.strip() for c in table[0].strip("|").split("|")]
     body = [[c.strip() for c in line.strip("|").split("|")] for line in table[2:]]
     cells = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>\n" for row in body)
