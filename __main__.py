@@ -44,5 +44,6 @@ pulumi.export("instances", pulumi.Output.all(**instances))
 pulumi.export("summary", summary)
 # The hosts backend's size is the host's own: fit reads its MemTotal from the result.
 sizes = [(c.name, c.arch, c.distro, None if spec.backend == "hosts" else c.memory_mib) for c in cells]
-pulumi.export("fit", results.apply(lambda r: fit.fit_output(sizes, r, spec.fit_headroom_mib)))
+fit_verdicts = results.apply(lambda r: fit.fit_output(sizes, r, spec.fit_headroom_mib))
+pulumi.export("fit", fit_verdicts)
 pulumi.export("costEstimateUsd", cost.estimate(spec))
