@@ -508,7 +508,10 @@ def parse(raw: Mapping[str, Any], *, project: str, stack: str, now: datetime,
         if need > guest_capacity(str(network_cidr)):
             r.problems.append(
                 f"{NAMESPACE}:libvirtNetworkCidr {network_cidr} has {guest_capacity(str(network_cidr))} guest "
-                f"addresses, and these cells need address slots up to {need}: use a larger network, such as a /22")
+                f"addresses, and these cells need address slots up to {need}: use a larger network, such as a "
+                f"/{32 - (need + FIRST_GUEST_OFFSET + 1).bit_length()}"
+                + (" (a sweep's repetitions past the first sit far apart: each has a slot for every size)"
+                   if len(memory_sizes) > 1 and repetitions > 1 else ""))
     if backend == "aws":
         if not cidrs:
             r.problems.append(f"{NAMESPACE}:sshAllowedCidrs is required for the aws backend: the CIDRs that may "
