@@ -336,6 +336,32 @@ def chart(rows: Sequence[Row], out: Path) -> None:
     plt.close(fig)
 
 
+def _fit_html(lines: Sequence[str]) -> str:
+    """The fit matrix's markdown (after the main table) as a heading and a table per arch."""
+    out = []
+    for line in lines:
+        if line.startswith("Fit:") or line.endswith(":"):
+            out.append(f"<h2>{html.escape(line)}</h2>" if line.endswith(":") else f"<p>{html.escape(line)}</p>")
+        elif line.startswith("|") and not line.startswith("|---"):
+            tag = "th" if line.startswith("| distro |") else "td"
+            out.append("<tr>" + "".join(f"<{tag}>{html.escape(c.strip())}</{tag}>"
+                                        for c in line.strip("|").split("|")) + "</tr>")
+        elif line.startswith("Cells without"):
+            break
+    return "".join(f"<table>{x}</table>" if x.startswith("<tr>") else x
+                   for x in _group_rows(out))
+
+
+def _group_rows(parts: list[str]) -> list[str]:
+    grouped: list[str] = []
+    for part in parts:
+        if part.startswith("<tr>") and grouped and grouped[-1].startswith("<tr>"):
+            grouped[-1] += part
+        else:
+            grouped.append(part)
+    return grouped
+
+
 def html_page(rows: Sequence[Row], png: Path, title: str) -> str:
     image = base64.b64encode(png.read_bytes()).decode()
     md = markdown(rows).splitlines()
@@ -351,7 +377,7 @@ def html_page(rows: Sequence[Row], png: Path, title: str) -> str:
         f"<h1>{html.escape(title)}</h1><p>{html.escape(intro)}</p>"
         f"<img alt='used memory per distro and arch' src='data:image/png;base64,{image}'>"
         "<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>\n" + cells + "</table>"
-        "</body></html>\n"
+        + _fit_html(md[2 + len(table):]) + "</body></html>\n"
     )
 
 
