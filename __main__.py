@@ -1,12 +1,12 @@
 """k8s-footprint: which Kubernetes distribution fits on a 1 GiB machine, and what it costs.
 
-stack config -> FleetSpec -> cells (arch x distro x repetition), and for each cell:
+stack config -> FleetSpec -> cells (arch x distro x memory x repetition), and for each cell:
     instance (aws | libvirt | hosts) -> DistroBootstrap -> WorkloadBenchmark -> one JSON result
 """
 
 import pulumi
 
-from components import config, cost
+from components import config, cost, fit
 from components.backends import Backend
 from components.benchmark import WorkloadBenchmark, WorkloadBenchmarkArgs
 from components.bootstrap import DistroBootstrap, DistroBootstrapArgs, MachineLifecycle
@@ -20,7 +20,8 @@ digest = kit_hash()
 
 benchmarks: dict[str, WorkloadBenchmark] = {}
 instances = {}
-for cell in expand(spec):
+cells = expand(spec)
+for cell in cells:
     commands = cell_commands(BenchPlan.for_cell(spec, cell), digest)
     # maxParallelCells: a cell's instance waits until the previous cell in its lane is done.
     after = [benchmarks[cell.previous]] if cell.previous else []
@@ -41,4 +42,8 @@ pulumi.export("runId", spec.run_id)
 pulumi.export("results", results)
 pulumi.export("instances", pulumi.Output.all(**instances))
 pulumi.export("summary", summary)
+# The hosts backend's size is the host's own: fit reads its MemTotal from the result.
+sizes = [(c.name, c.arch, c.distro, None if spec.backend == "hosts" else c.memory_mib) for c in cells]
+fit_verdicts = results.apply(lambda r: fit.fit_output(sizes, r, spec.fit_headroom_mib))
+pulumi.export("fit", fit_verdicts)
 pulumi.export("costEstimateUsd", cost.estimate(spec))

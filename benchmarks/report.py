@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import base64
 import html
+import itertools
 import json
 import math
 import statistics
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from components import fit
 from components.results import NO_RESULT, RESULT_SCHEMAS
 
 # The 2022 figures (seeds/004: Ubuntu Minimal, 1 GB, `free -m` used, procps 3.3's formula).
@@ -285,6 +287,8 @@ def markdown(rows: Sequence[Row], missing: Sequence[str] = ()) -> str:
         cells += [row.footprint_cell(), delta, row.api("idle"), row.api("workload")]
         cells += [", ".join(f"{k} {v}" for k, v in sorted(row.statuses.items())), str(row.oom_kills), seed_note(row)]
         lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", fit.fit_markdown([r for row in rows for r in row.results], fit.DEFAULT_HEADROOM_MIB,
+                                   DISTRO_ORDER).rstrip()]
     if missing:
         lines += ["", "Cells without a result:", *missing]
     return "\n".join(lines) + "\n"
@@ -332,10 +336,37 @@ def chart(rows: Sequence[Row], out: Path) -> None:
     plt.close(fig)
 
 
+def _fit_html(lines: Sequence[str]) -> str:
+    """The fit matrix's markdown (after the main table) as a heading and a table per arch."""
+    out = []
+    for line in lines:
+        if line.startswith("Fit:") or line.endswith(":"):
+            out.append(f"<h2>{html.escape(line)}</h2>" if line.endswith(":") else f"<p>{html.escape(line)}</p>")
+        elif line.startswith("|") and not line.startswith("|---"):
+            tag = "th" if line.startswith("| distro |") else "td"
+            out.append("<tr>" + "".join(f"<{tag}>{html.escape(c.strip())}</{tag}>"
+                                        for c in line.strip("|").split("|")) + "</tr>")
+        elif line.startswith("Cells without"):
+            break
+    return "".join(f"<table>{x}</table>" if x.startswith("<tr>") else x
+                   for x in _group_rows(out))
+
+
+def _group_rows(parts: list[str]) -> list[str]:
+    grouped: list[str] = []
+    for part in parts:
+        if part.startswith("<tr>") and grouped and grouped[-1].startswith("<tr>"):
+            grouped[-1] += part
+        else:
+            grouped.append(part)
+    return grouped
+
+
 def html_page(rows: Sequence[Row], png: Path, title: str) -> str:
     image = base64.b64encode(png.read_bytes()).decode()
     md = markdown(rows).splitlines()
-    intro, table = md[0], [line for line in md[2:] if line.startswith("|")]
+    # The first table only; the fit matrix's tables follow it in the markdown.
+    intro, table = md[0], list(itertools.takewhile(lambda line: line.startswith("|"), md[2:]))
     head = [c.strip() for c in table[0].strip("|").split("|")]
     body = [[c.strip() for c in line.strip("|").split("|")] for line in table[2:]]
     cells = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>\n" for row in body)
@@ -346,7 +377,7 @@ def html_page(rows: Sequence[Row], png: Path, title: str) -> str:
         f"<h1>{html.escape(title)}</h1><p>{html.escape(intro)}</p>"
         f"<img alt='used memory per distro and arch' src='data:image/png;base64,{image}'>"
         "<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>\n" + cells + "</table>"
-        "</body></html>\n"
+        + _fit_html(md[2 + len(table):]) + "</body></html>\n"
     )
 
 

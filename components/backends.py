@@ -57,7 +57,7 @@ class Backend:
         """The cell's machine; `fingerprint` changes with its commands, and a change replaces it."""
         spec = self.spec
         if spec.backend == "aws":
-            itype = spec.instance_types[cell.arch]
+            itype = spec.instance_type(cell.arch, cell.memory_mib)
             aws_vm = AwsInstance(cell.name, AwsInstanceArgs(
                 cell=cell.name, arch=cell.arch, instance_type=itype, access=self.access,
                 private_key=self.private_key, tags=fleet_tags(spec.stack, spec.run_id, spec.expires_at, cell.name),
@@ -68,10 +68,10 @@ class Backend:
             vm = LibvirtInstance(cell.name, LibvirtInstanceArgs(
                 stack=spec.stack, cell=cell.name, arch=cell.arch, platform=self.platform, user_data=self.user_data,
                 private_key=self.private_key, address=guest_address(spec.libvirt_network_cidr, cell.slot),
-                host_arch=spec.libvirt_host_arch, replacement_trigger=fingerprint, memory_mib=spec.memory_mib,
+                host_arch=spec.libvirt_host_arch, replacement_trigger=fingerprint, memory_mib=cell.memory_mib,
                 disk_gib=spec.disk_gib, after=after))
             return Instance(vm.host, vm.domain, vm.host.address.apply(
-                lambda a: {"backend": "libvirt", "arch": cell.arch, "address": a, "memoryMiB": spec.memory_mib}))
+                lambda a: {"backend": "libvirt", "arch": cell.arch, "address": a, "memoryMiB": cell.memory_mib}))
         assert cell.host is not None, "config assigns every hosts-backend cell a host"
         entry = cell.host
         existing = ExistingHost(cell.name, ExistingHostArgs(entry=entry, private_key=self.private_key))

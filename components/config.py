@@ -27,9 +27,27 @@ DEFAULT_DISTROS = ("bare", "docker", "k3s", "k0s", "microk8s", "microk8s-noha")
 DISTROS = (*DEFAULT_DISTROS, "k3s-minimal")
 WORKLOADS = ("mysql", "none")
 
-# AWS instance types with 1 GiB of memory, and their arch.
-ONE_GIB_TYPES = {"t4g.micro": "aarch64", "t3.micro": "x86_64", "t3a.micro": "x86_64", "t2.micro": "x86_64"}
-DEFAULT_INSTANCE_TYPES = {"x86_64": "t3.micro", "aarch64": "t4g.micro"}
+# The one arch x size -> AWS instance type table: memoryMiB picks the type. instanceTypes adds to
+# it or overrides an entry; there is no other key that names a type or a size.
+DEFAULT_INSTANCE_TYPES: dict[str, dict[int, str]] = {
+    "x86_64": {512: "t3.nano", 1024: "t3.micro", 2048: "t3.small"},
+    "aarch64": {512: "t4g.nano", 1024: "t4g.micro", 2048: "t4g.small"},
+}
+# Types whose memory and arch are known (AWS's published sizes), so an override can be checked
+# against the size and arch it is listed under. Other types are taken on the user's word.
+KNOWN_TYPES: dict[str, tuple[str, int]] = {
+    **{f"{fam}.{size}": ("x86_64", mib) for fam in ("t3", "t3a", "t2")
+       for size, mib in (("nano", 512), ("micro", 1024), ("small", 2048))},
+    **{f"t4g.{size}": ("aarch64", mib) for size, mib in (("nano", 512), ("micro", 1024), ("small", 2048))},
+}
+# memoryMiB's floor per backend: libvirt guests boot in 256 MiB; AWS's smallest type has 512.
+MEMORY_FLOOR = {"libvirt": 256, "aws": 512, "hosts": 256}
+MEMORY_MAX = 65536
+# A list of sizes (a sweep) names its cells with the size; a slot per 128 MiB keeps addresses fixed.
+SWEEP_STEP_MIB = 128
+# Less than this available at the workload's p95 makes a cell that fits "tight" (MicroK8s evicts
+# at memory.available<100Mi; the kernel reclaims hard well before 0).
+DEFAULT_FIT_HEADROOM_MIB = 100
 # Graviton and x86 types differ by family; enough to catch an arch mix-up in a custom type.
 _ARM_FAMILY = re.compile(r"^[a-z]+\d+g[a-z]*\.")
 
@@ -82,11 +100,14 @@ class FleetSpec:
     sample_interval_seconds: int = 5
     samples: int = 12
     max_parallel_cells: int | None = None
-    memory_mib: int = 1024
+    # One size: cells keep their unsized names. Two or more: a sweep, each size a dimension.
+    memory_sizes: tuple[int, ...] = (1024,)
     disk_gib: int = 20
     power_off_after: bool = True
-    instance_types: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_INSTANCE_TYPES))
-    allow_other_sizes: bool = False
+    # arch -> memory MiB -> AWS instance type: the defaults with the stack's instanceTypes over them.
+    instance_types: Mapping[str, Mapping[int, str]] = field(
+        default_factory=lambda: {a: dict(t) for a, t in DEFAULT_INSTANCE_TYPES.items()})
+    fit_headroom_mib: int = DEFAULT_FIT_HEADROOM_MIB
     ssh_allowed_cidrs: tuple[str, ...] = ()
     ttl_hours: int = 4
     spot: bool = False
@@ -98,6 +119,15 @@ class FleetSpec:
     hosts: tuple[HostEntry, ...] = ()
     # The hosts backend only: may destroy (and a replace) remove the distro from the user's machine?
     allow_uninstall: bool = False
+
+    @property
+    def sweep(self) -> bool:
+        """Two or more sizes: the size is part of every cell's name."""
+        return len(self.memory_sizes) > 1
+
+    def instance_type(self, arch: str, memory_mib: int) -> str:
+        """The AWS type of one cell; parse() has refused every size without one."""
+        return self.instance_types[arch][memory_mib]
 
 
 def native_arch() -> str:
@@ -118,14 +148,26 @@ def default_network_cidr(project: str, stack: str) -> str:
     return f"10.213.{third}.0/24"
 
 
-def address_slot(arch: str, distro: str, repetition: int) -> int:
+def address_slot(arch: str, distro: str, repetition: int, sweep_mib: int | None = None) -> int:
     """A cell's fixed place among a libvirt fleet's guest addresses.
 
     It depends on the cell alone, not on which other cells the stack has, so adding a distro or
     an arch to a stack never moves an existing guest to another address (which would re-run its
     commands: the address is part of their connection).
+
+    `sweep_mib` is the size of a sweep's cell (memoryMiB a list), None for a single-size stack's,
+    whose slots are the ones they always had. The two kinds never share a stack (a stack has one
+    size or a list, and the names differ), so they may share slot numbers: a sweep's cell takes
+    the place of repetition `(repetition - 1) * SIZE_SLOTS + its size's step`, so the first
+    repetition of sizes up to about 2.4 GiB still fits a /24.
     """
-    return ((repetition - 1) * len(DISTROS) + DISTROS.index(distro)) * len(ARCHES) + ARCHES.index(arch)
+    row = repetition - 1
+    if sweep_mib is not None:
+        row = (repetition - 1) * SIZE_SLOTS + sweep_mib // SWEEP_STEP_MIB - MEMORY_FLOOR["libvirt"] // SWEEP_STEP_MIB
+    return (row * len(DISTROS) + DISTROS.index(distro)) * len(ARCHES) + ARCHES.index(arch)
+
+
+SIZE_SLOTS = (MEMORY_MAX - MEMORY_FLOOR["libvirt"]) // SWEEP_STEP_MIB + 1
 
 
 # The first guest address in a libvirt fleet's network; below it sit the gateway and room to spare.
@@ -149,11 +191,12 @@ KEYS: dict[str, str] = {
     "sampleIntervalSeconds": "a whole number from 1 to 300",
     "samples": "a whole number from 5 to 720",
     "maxParallelCells": "a whole number from 1 to 500",
-    "memoryMiB": "a whole number from 512 to 65536",
+    "memoryMiB": ("a whole number of MiB from 256 (libvirt; aws 512) to 65536, or a list of them, each a "
+                  "multiple of 128, for a sweep (not on hosts)"),
     "diskGiB": "a whole number from 8 to 1024",
     "powerOffAfter": "true or false (auto: true on libvirt, false elsewhere)",
-    "instanceTypes": "a map of arch to AWS instance type",
-    "allowOtherSizes": "true or false",
+    "instanceTypes": "a map of arch to a map of memory MiB to AWS instance type",
+    "fitHeadroomMiB": "a whole number from 0 to 4096",
     "sshAllowedCidrs": "a list of CIDRs such as 203.0.113.7/32",
     "ttlHours": "a whole number from 1 to 168",
     "spot": "true or false",
@@ -270,6 +313,70 @@ class _Reader:
         return {**default, **value}
 
 
+def _parse_memory(r: _Reader, backend: str) -> tuple[int, ...]:
+    """memoryMiB: one size, or a list of sizes (a sweep), each within the backend's floor."""
+    key, lo = "memoryMiB", MEMORY_FLOOR[backend]
+    if not r.has(key):
+        return (1024,)
+    value = r._structured(key)
+    if value is None:
+        return (1024,)
+    if not isinstance(value, list):
+        number = r.integer(key, lo, MEMORY_MAX, 1024)
+        return (number,)
+    if backend == "hosts":
+        r.bad(key, r.raw[key], "takes no list on the hosts backend: a host has the memory it has, and its "
+                               "result records its real MemTotal")
+        return (1024,)
+    bad = [v for v in value if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= MEMORY_MAX
+           or v % SWEEP_STEP_MIB]
+    if not value or bad:
+        r.bad(key, r.raw[key], f"{', '.join(map(str, bad)) or 'an empty list'} not allowed on {backend}; "
+                               f"must be {KEYS[key]}")
+        return (1024,)
+    if len(set(value)) != len(value):
+        r.bad(key, r.raw[key], "lists a size twice")
+        return (1024,)
+    return tuple(sorted(value))
+
+
+def _parse_instance_types(r: _Reader) -> dict[str, dict[int, str]]:
+    """instanceTypes over the defaults: arch -> {memory MiB: type}; a known type must match both."""
+    key = "instanceTypes"
+    table = {a: dict(t) for a, t in DEFAULT_INSTANCE_TYPES.items()}
+    if not r.has(key):
+        return table
+    value = r._structured(key)
+    if value is None:
+        return table
+    if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
+        r.bad(key, r.raw[key], f"must be {KEYS[key]}, such as {{\"x86_64\": {{\"512\": \"t3a.nano\"}}}}; "
+                               "one table now maps each arch and memoryMiB to a type (allowOtherSizes is gone)")
+        return table
+    problems = []
+    for arch, sizes in value.items():
+        if arch not in ARCHES:
+            problems.append(f"unknown arch {arch}; allowed: {', '.join(ARCHES)}")
+            continue
+        for size, itype in sizes.items():
+            where = f"{arch}.{size}={itype}"
+            if not str(size).isdigit() or not isinstance(itype, str) \
+                    or not re.match(r"^[a-z0-9]+\.[a-z0-9]+$", itype):
+                problems.append(f"{where}: needs a size in MiB and a type such as t3.micro")
+                continue
+            known = KNOWN_TYPES.get(itype)
+            type_arch = known[0] if known else ("aarch64" if _ARM_FAMILY.match(itype) else "x86_64")
+            if type_arch != arch:
+                problems.append(f"{where}: {itype} is not an {arch} type")
+            elif known and known[1] != int(size):
+                problems.append(f"{where}: {itype} has {known[1]} MiB, not {size}")
+            else:
+                table[arch][int(size)] = itype
+    if problems:
+        r.bad(key, r.raw[key], "; ".join(problems))
+    return table
+
+
 def _is_cidr(text: str) -> bool:
     try:
         ipaddress.ip_network(text, strict=True)
@@ -331,7 +438,10 @@ def parse(raw: Mapping[str, Any], *, project: str, stack: str, now: datetime,
     """
     r = _Reader(raw)
     for key in raw:
-        if key not in KEYS:
+        if key == "allowOtherSizes":
+            r.problems.append(f"{NAMESPACE}:allowOtherSizes is gone: memoryMiB picks the size, and instanceTypes "
+                              "maps each arch and size to its type; remove the key")
+        elif key not in KEYS:
             close = difflib.get_close_matches(key, KEYS, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(KEYS)}"
             r.problems.append(f"{NAMESPACE}:{key} is not a known key{hint}")
@@ -343,9 +453,8 @@ def parse(raw: Mapping[str, Any], *, project: str, stack: str, now: datetime,
     distros = r.str_list("distros", DEFAULT_DISTROS, DISTROS)
     repetitions = r.integer("repetitions", 1, 20, 1)
     versions = r.str_map("versions", DISTROS, {}, check=lambda v: bool(_VERSION.match(v)))
-    instance_types = r.str_map("instanceTypes", ARCHES, DEFAULT_INSTANCE_TYPES,
-                               check=lambda v: bool(re.match(r"^[a-z0-9]+\.[a-z0-9]+$", v)))
-    allow_other_sizes = r.boolean("allowOtherSizes", False)
+    instance_types = _parse_instance_types(r)
+    memory_sizes = _parse_memory(r, backend)
     images = r.str_map("images", ARCHES, DEFAULT_IMAGES, check=lambda v: bool(v.strip()))
     cidrs = r.str_list("sshAllowedCidrs", (), check=_is_cidr)
     network_cidr = raw.get("libvirtNetworkCidr") or default_network_cidr(project, stack)
@@ -384,11 +493,11 @@ def parse(raw: Mapping[str, Any], *, project: str, stack: str, now: datetime,
         samples=r.integer("samples", 5, 720, 12),
         max_parallel_cells=(r.integer("maxParallelCells", 1, 500, 2) if r.has("maxParallelCells")
                             else (2 if backend == "libvirt" else None)),
-        memory_mib=r.integer("memoryMiB", 512, 65536, 1024),
+        memory_sizes=memory_sizes, fit_headroom_mib=r.integer("fitHeadroomMiB", 0, 4096, DEFAULT_FIT_HEADROOM_MIB),
         disk_gib=r.integer("diskGiB", 8, 1024, 20),
         power_off_after=(backend == "libvirt" if raw.get("powerOffAfter") == "auto"
                          else r.boolean("powerOffAfter", backend == "libvirt")),
-        instance_types=instance_types, allow_other_sizes=allow_other_sizes, ssh_allowed_cidrs=cidrs,
+        instance_types=instance_types, ssh_allowed_cidrs=cidrs,
         ttl_hours=r.integer("ttlHours", 1, 168, 4), spot=r.boolean("spot", False),
         libvirt_uri=libvirt_uri, libvirt_pool=pool, libvirt_network_cidr=str(network_cidr), images=images,
         libvirt_host_arch=host_arch, hosts=hosts, allow_uninstall=r.boolean("allowUninstall", False),
@@ -396,25 +505,26 @@ def parse(raw: Mapping[str, Any], *, project: str, stack: str, now: datetime,
 
     # Rules that span keys.
     if backend == "libvirt":
-        need = 1 + max(address_slot(a, d, repetitions) for a in arches for d in distros)
+        sweep = [m for m in memory_sizes] if len(memory_sizes) > 1 else [None]
+        need = 1 + max(address_slot(a, d, repetitions, m) for a in arches for d in distros for m in sweep)
         if need > guest_capacity(str(network_cidr)):
             r.problems.append(
                 f"{NAMESPACE}:libvirtNetworkCidr {network_cidr} has {guest_capacity(str(network_cidr))} guest "
-                f"addresses, and these cells need address slots up to {need}: use a larger network, such as a /22")
+                f"addresses, and these cells need address slots up to {need}: use a larger network, such as a "
+                f"/{32 - (need + FIRST_GUEST_OFFSET + 1).bit_length()}"
+                + (" (a sweep's repetitions past the first sit far apart: each has a slot for every size)"
+                   if len(memory_sizes) > 1 and repetitions > 1 else ""))
     if backend == "aws":
         if not cidrs:
             r.problems.append(f"{NAMESPACE}:sshAllowedCidrs is required for the aws backend: the CIDRs that may "
                               "reach SSH, such as your address/32 (there is no default of 0.0.0.0/0)")
         for arch in arches:
-            itype = instance_types[arch]
-            known_arch = ONE_GIB_TYPES.get(itype)
-            if known_arch is None and not allow_other_sizes:
-                r.problems.append(
-                    f"{NAMESPACE}:instanceTypes.{arch} = {itype!r} is not a 1 GiB type "
-                    f"({', '.join(t for t, a in ONE_GIB_TYPES.items() if a == arch)}); "
-                    "set allowOtherSizes: true to measure another size")
-            elif (known_arch or ("aarch64" if _ARM_FAMILY.match(itype) else "x86_64")) != arch:
-                r.problems.append(f"{NAMESPACE}:instanceTypes.{arch} = {itype!r} is not an {arch} type")
+            for size in memory_sizes:
+                if size not in instance_types[arch]:
+                    known = ", ".join(f"{m} MiB: {t}" for m, t in sorted(instance_types[arch].items()))
+                    r.problems.append(
+                        f"{NAMESPACE}:memoryMiB {size} has no {arch} AWS instance type (known: {known}); "
+                        f"add one with instanceTypes, such as {{\"{arch}\": {{\"{size}\": \"TYPE\"}}}}")
     if backend == "hosts":
         if not hosts:
             r.problems.append(f"{NAMESPACE}:hosts is required for the hosts backend: "

@@ -48,11 +48,12 @@ def test_empty_config_gives_the_local_default_fleet() -> None:
     assert s.workload == "mysql"
     assert (s.settle_seconds, s.sample_interval_seconds, s.samples) == (300, 5, 12)
     assert s.max_parallel_cells == 2
-    assert s.memory_mib == 1024
+    assert s.memory_sizes == (1024,) and not s.sweep
     assert s.disk_gib == 20
     assert s.power_off_after is True
-    assert dict(s.instance_types) == DEFAULT_INSTANCE_TYPES == {"x86_64": "t3.micro", "aarch64": "t4g.micro"}
-    assert s.allow_other_sizes is False
+    assert dict(s.instance_types) == DEFAULT_INSTANCE_TYPES
+    assert (s.instance_type("x86_64", 1024), s.instance_type("aarch64", 1024)) == ("t3.micro", "t4g.micro")
+    assert s.fit_headroom_mib == 100
     assert s.ssh_allowed_cidrs == ()
     assert s.ttl_hours == 4
     assert s.spot is False
@@ -104,7 +105,11 @@ def test_hosts_backend_takes_its_arches_from_the_hosts() -> None:
     ({"sampleIntervalSeconds": "0"}, "sampleIntervalSeconds = '0'"),
     ({"samples": "3"}, "samples = '3': must be a whole number from 5 to 720"),
     ({"maxParallelCells": "0"}, "maxParallelCells = '0'"),
-    ({"memoryMiB": "256"}, "memoryMiB = '256'"),
+    ({"memoryMiB": "255"}, "memoryMiB = '255'"),
+    ({"memoryMiB": "[512, 700]"}, "700 not allowed on libvirt"),
+    ({"memoryMiB": "[512, 512]"}, "lists a size twice"),
+    ({"fitHeadroomMiB": "-1"}, "fitHeadroomMiB = '-1'"),
+    ({"allowOtherSizes": "true"}, "allowOtherSizes is gone"),
     ({"powerOffAfter": "yes"}, "powerOffAfter = 'yes': must be true or false"),
     ({"ttlHours": "1000"}, "ttlHours = '1000'"),
     ({"spot": "maybe"}, "spot = 'maybe'"),
@@ -127,21 +132,55 @@ def test_aws_needs_ssh_cidrs_and_never_defaults_to_the_world() -> None:
     assert any("10.0.0.1/8" in p for p in problems({"backend": "aws", "sshAllowedCidrs": '["10.0.0.1/8"]'}))
 
 
-def test_aws_rejects_instance_types_that_are_not_1_gib_unless_allowed() -> None:
-    base = {"backend": "aws", "sshAllowedCidrs": '["203.0.113.7/32"]'}
-    found = problems({**base, "instanceTypes": '{"x86_64": "m5.large"}'})
-    assert any("instanceTypes.x86_64 = 'm5.large' is not a 1 GiB type" in p for p in found)
-    assert spec({**base, "instanceTypes": '{"x86_64": "m5.large"}', "allowOtherSizes": "true"}).instance_types[
-        "x86_64"] == "m5.large"
-    found = problems({**base, "instanceTypes": '{"x86_64": "t4g.micro"}'})
-    assert any("'t4g.micro' is not an x86_64 type" in p for p in found)
+AWS_BASE = {"backend": "aws", "sshAllowedCidrs": '["203.0.113.7/32"]'}
 
 
-def test_allowed_other_size_must_still_match_the_arch() -> None:
-    base = {"backend": "aws", "sshAllowedCidrs": '["203.0.113.7/32"]', "allowOtherSizes": "true"}
-    assert spec({**base, "instanceTypes": '{"aarch64": "m7g.large"}'}).instance_types["aarch64"] == "m7g.large"
-    found = problems({**base, "instanceTypes": '{"aarch64": "m7i.large"}'})
-    assert any("'m7i.large' is not an aarch64 type" in p for p in found)
+def test_aws_maps_each_arch_and_size_to_one_instance_type() -> None:
+    s = spec({**AWS_BASE, "memoryMiB": "[512, 1024, 2048]"})
+    assert {(a, m): s.instance_type(a, m) for a in s.arches for m in s.memory_sizes} == {
+        ("x86_64", 512): "t3.nano", ("x86_64", 1024): "t3.micro", ("x86_64", 2048): "t3.small",
+        ("aarch64", 512): "t4g.nano", ("aarch64", 1024): "t4g.micro", ("aarch64", 2048): "t4g.small"}
+    assert spec(AWS_BASE).instance_type("x86_64", 1024) == "t3.micro"  # today's stacks keep their type
+    # An entry replaces or adds one (arch, size); the rest stay the defaults.
+    other = spec({**AWS_BASE, "memoryMiB": "[1024, 4096]",
+                  "instanceTypes": '{"x86_64": {"1024": "t3a.micro", "4096": "m5.large"}, '
+                                   '"aarch64": {"4096": "m7g.medium"}}'})
+    assert other.instance_type("x86_64", 1024) == "t3a.micro" and other.instance_type("x86_64", 4096) == "m5.large"
+    assert other.instance_type("aarch64", 1024) == "t4g.micro"
+
+
+def test_aws_refuses_a_size_without_a_type_naming_the_size_and_the_types_known() -> None:
+    found = problems({**AWS_BASE, "memoryMiB": "[768, 1024]"})
+    assert any("memoryMiB 768 has no x86_64 AWS instance type (known: 512 MiB: t3.nano, 1024 MiB: t3.micro, "
+               "2048 MiB: t3.small)" in p for p in found), found
+    assert any("memoryMiB 768 has no aarch64 AWS instance type" in p for p in found)
+    assert not any("1024" in p.split("has no")[0] for p in found if "has no" in p)
+    assert any("memoryMiB = '256'" in p for p in problems({**AWS_BASE, "memoryMiB": "256"}))  # AWS's floor is 512
+
+
+def test_an_instance_type_override_must_match_its_arch_and_its_size() -> None:
+    found = problems({**AWS_BASE, "instanceTypes": '{"x86_64": {"1024": "t4g.micro"}}'})
+    assert any("x86_64.1024=t4g.micro: t4g.micro is not an x86_64 type" in p for p in found)
+    found = problems({**AWS_BASE, "instanceTypes": '{"aarch64": {"512": "t4g.small"}}'})
+    assert any("t4g.small has 2048 MiB, not 512" in p for p in found)
+    found = problems({**AWS_BASE, "instanceTypes": '{"aarch64": {"4096": "m7i.large"}}'})
+    assert any("m7i.large is not an aarch64 type" in p for p in found)
+    # Today's shape (arch -> one type) is refused with what replaced it, not misread.
+    found = problems({**AWS_BASE, "instanceTypes": '{"x86_64": "t3.micro"}'})
+    assert any("one table now maps each arch and memoryMiB to a type" in p for p in found)
+
+
+def test_memory_sizes_a_list_is_a_sweep_and_libvirt_goes_down_to_256() -> None:
+    s = spec({"memoryMiB": "[1024, 256, 768]"})
+    assert s.memory_sizes == (256, 768, 1024) and s.sweep
+    assert spec({"memoryMiB": "256"}).memory_sizes == (256,)
+    assert spec({"memoryMiB": [512, 1024]}).memory_sizes == (512, 1024)  # a YAML list from the stack file
+
+
+def test_the_hosts_backend_takes_no_list_of_sizes() -> None:
+    hosts = {"backend": "hosts", "hosts": [PI], "distros": ["bare"], "arches": ["aarch64"]}
+    found = problems({**hosts, "memoryMiB": "[512, 1024]"}, has_key=True)
+    assert any("memoryMiB = '[512, 1024]': takes no list on the hosts backend" in p for p in found), found
 
 
 def test_hosts_backend_needs_hosts_a_key_and_a_host_per_cell() -> None:
@@ -195,6 +234,16 @@ def test_pulumi_yaml_template_defaults_are_strings_as_the_cli_reads_them() -> No
     assert {k: type(v).__name__ for k, v in defaults.items() if not isinstance(v, str)} == {}
     for key in ("arches", "distros", "versions", "instanceTypes", "images"):
         spec({key: defaults[key]})  # the documented default is a value the program accepts
+    documented = spec({k: defaults[k] for k in ("memoryMiB", "instanceTypes", "fitHeadroomMiB")})
+    assert (documented.instance_types, documented.memory_sizes, documented.fit_headroom_mib) == (
+        DEFAULT_INSTANCE_TYPES, (1024,), 100)
+
+
+def test_pulumi_yaml_says_what_each_key_allows_in_the_words_of_config_keys() -> None:
+    project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
+    for name, entry in project["template"]["config"].items():
+        key = name.split(":", 1)[1]
+        assert entry["description"].endswith(f"Allowed: {KEYS[key]}."), key
 
 
 def stack_values(stack_file: str) -> dict[str, Any]:

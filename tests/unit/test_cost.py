@@ -54,3 +54,17 @@ def test_the_instances_get_the_credit_mode_the_estimate_prices(mocks: FleetMocks
     assert len(inputs) == 2
     assert all(i["creditSpecification"] == {"cpuCredits": CPU_CREDITS} for i in inputs)
     assert CPU_CREDITS == "unlimited"
+
+
+def test_every_type_the_size_table_can_pick_has_a_price_and_a_credit_row() -> None:
+    from components.config import DEFAULT_INSTANCE_TYPES, KNOWN_TYPES
+    types = {t for row in DEFAULT_INSTANCE_TYPES.values() for t in row.values()} | set(KNOWN_TYPES)
+    assert types <= set(cost.HOURLY_USD) and types <= set(cost.CREDITS)
+
+
+def test_a_sweep_pays_each_size_at_its_own_type() -> None:
+    est = cost.estimate(spec(arches='["x86_64"]', memoryMiB="[512, 2048]"))
+    disk_and_ip = 20 * 0.08 / 730 + 0.005
+    assert est["instances"] == 2
+    assert est["perHourUsd"] == round(0.0052 + 0.0208 + 2 * disk_and_ip, 4)
+    assert est["pricesUnconfirmed"]

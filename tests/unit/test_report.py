@@ -119,7 +119,9 @@ def test_png_and_html_are_written_and_show_failed_cells(tmp_path: Path) -> None:
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
     page = html_path.read_text()
     assert "data:image/png;base64," in page and "<td>k3s</td>" in page and "oom 1" in page
-    assert sum(line.startswith(("| bare |", "| k3s |")) for line in md_path.read_text().splitlines()) == 3
+    # Three rows in the main table, and three more in the fit matrix (bare on each arch, k3s on aarch64).
+    assert sum(line.startswith(("| bare |", "| k3s |")) for line in md_path.read_text().splitlines()) == 6
+    assert "<h2>aarch64:</h2>" in page and "<td>no (oom), 900</td>" in page
 
 
 def test_mann_whitney_on_known_samples() -> None:
