@@ -246,6 +246,10 @@ class StackOps(Protocol):
     def remove(self) -> None: ...
 
 
+def event_log(artifacts: Path) -> Path:
+    return artifacts / "cli" / "up-events.jsonl"
+
+
 class CliStack:
     """StackOps through the pulumi CLI, each command a child of this driver."""
 
@@ -273,7 +277,9 @@ class CliStack:
         return True
 
     def up(self) -> None:
-        self._ok(["up", "--yes", "--skip-preview", "--color", "never"], forward=True)
+        # The engine's events, as JSON lines: a failed cell's error, by its urn (fleet/recover.py).
+        events = str(event_log(self.cli.artifacts))
+        self._ok(["up", "--yes", "--skip-preview", "--color", "never", "--event-log", events], forward=True)
 
     def outputs(self) -> dict[str, Any]:
         # Without --show-secrets: a secret output stays "[secret]" in the artifacts.
@@ -392,18 +398,37 @@ class Driver:
         self.run.artifacts.mkdir(parents=True, exist_ok=True)
         (self.run.artifacts / "fleet.log").write_text("\n".join(self.run.log_lines) + "\n")
 
-    def write_artifacts(self, outputs: dict[str, Any] | None, status: dict[str, Any]) -> None:
+    def recover(self, outputs: dict[str, Any] | None) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """Every cell's result, from the state (read before any destroy) and then the outputs:
+        a failed update records no new outputs, but each finished Command's stdout is in the state."""
+        from fleet.recover import read_event_log, recover_results
+
+        try:
+            state: dict[str, Any] | None = self.stack.export()
+        except (CliError, ValueError) as exc:
+            self.say(f"fleet: could not read the state to recover results: {exc}")
+            state = None
+        results = recover_results(state or {}, read_event_log(event_log(self.run.artifacts)))
+        results.update((outputs or {}).get("results") or {})  # a full update's outputs say the same, or more
+        return results, state
+
+    def write_artifacts(self, outputs: dict[str, Any] | None, status: dict[str, Any],
+                        results: dict[str, Any] | None = None) -> None:
         run = self.run
         run.artifacts.mkdir(parents=True, exist_ok=True)
         self._save_log()
         (run.artifacts / "outputs.json").write_text(json.dumps(outputs or {}, indent=2, sort_keys=True) + "\n")
         (run.artifacts / "status.json").write_text(json.dumps(status, indent=2) + "\n")
-        if outputs and outputs.get("results"):
+        if results is None:
+            results = (outputs or {}).get("results") or {}
+        (run.artifacts / "results.json").write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+        if results:
             from benchmarks import report
 
-            rows = report.build_rows(report.results_in(outputs, "stack outputs"))
-            report.render(rows, run.artifacts / "report.md", run.artifacts / "report.png",
-                          run.artifacts / "report.html", f"k8s-footprint run {run.stack_name}")
+            docs = report.results_in({"results": results}, "recovered results")
+            report.render(report.build_rows(docs), run.artifacts / "report.md", run.artifacts / "report.png",
+                          run.artifacts / "report.html", f"k8s-footprint run {run.stack_name}",
+                          report.no_results(docs))
 
     def teardown(self) -> bool:
         """Destroy, retrying; remove the stack only when its state records nothing left. True when so."""
@@ -479,6 +504,7 @@ class Driver:
                 outputs = self.stack.outputs()  # what a partial update did produce, too
             except (CliError, ValueError):
                 outputs = None
+            results, _state = self.recover(outputs)
         except Abandoned as exc:
             status.update(up="abandoned", error=str(exc))
             self.write_artifacts(outputs, status)
@@ -486,7 +512,7 @@ class Driver:
                 f"--run-id {run.run_id} --artifacts {run.artifacts}")
             self._save_log()
             return EXIT_INFRA
-        self.write_artifacts(outputs, status)
+        self.write_artifacts(outputs, status, results)
         if run.keep:
             say(f"fleet: --keep: {run.stack_name} left up on purpose; remove it with "
                 f"python -m fleet.driver destroy --run-id {run.run_id}")
@@ -502,8 +528,7 @@ class Driver:
                     f"--run-id {run.run_id} --artifacts {run.artifacts}")
                 code = EXIT_INFRA
         self._save_log()
-        if code == 0 and run.strict and outputs:
-            results = outputs.get("results") or {}
+        if code == 0 and run.strict and results:
             bad = {cell: r.get("status") for cell, r in results.items() if r.get("status") != "ok"}
             if bad:
                 say(f"fleet: --strict: {len(bad)} cell(s) not ok: {bad}")
