@@ -91,8 +91,11 @@ def test_event_log_lines_cut_short_are_skipped(tmp_path: Path) -> None:
 class FailedUpStack:
     """StackOps after an `up` in which one cell's benchmark failed: no outputs, the state as exported."""
 
+    name = STACK
+
     def __init__(self, state: dict[str, Any]) -> None:
-        self.state, self.calls = state, []  # type: list[str]
+        self.state = state
+        self.calls: list[str] = []
 
     def prepare(self, config: dict[str, tuple[str, bool]], create: bool) -> bool:
         return True
