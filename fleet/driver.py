@@ -327,6 +327,7 @@ class Run:
     destroy_attempts: int = 3
     retry_wait_s: float = 20.0
     log_lines: list[str] = field(default_factory=list)
+    results_root: Path | None = None  # where `run` writes its run folder (fleet/runfolder.py); None: none
 
 
 def parse_config(stack_file: Path | None, pairs: Sequence[str], run_id: str) -> dict[str, tuple[str, bool]]:
@@ -411,6 +412,25 @@ class Driver:
         results = recover_results(state or {}, read_event_log(event_log(self.run.artifacts)))
         results.update((outputs or {}).get("results") or {})  # a full update's outputs say the same, or more
         return results, state
+
+    def write_run_folder(self, outputs: dict[str, Any] | None, state: dict[str, Any] | None,
+                         status: dict[str, Any]) -> None:
+        """results/<stack>-<runId>-<UTC time>/, which outlives the teardown (fleet/runfolder.py)."""
+        run = self.run
+        if run.results_root is None:
+            return
+        from fleet.recover import read_event_log
+        from fleet.runfolder import local_versions, write_run_folder
+
+        config = {f"{NAMESPACE}:{k}" if ":" not in k else k: {"value": v, "secret": secret}
+                  for k, (v, secret) in run.config.items()}
+        try:
+            where = write_run_folder(run.results_root, run.stack_name, outputs or {"runId": run.run_id}, state or {},
+                                     read_event_log(event_log(run.artifacts)), config, local_versions(),
+                                     datetime.now(UTC), status.get("upStartedAt"))
+            self.say(f"fleet: run folder {where}")
+        except OSError as exc:
+            self.say(f"fleet: could not write the run folder: {exc}")
 
     def write_artifacts(self, outputs: dict[str, Any] | None, status: dict[str, Any],
                         results: dict[str, Any] | None = None) -> None:
@@ -504,7 +524,7 @@ class Driver:
                 outputs = self.stack.outputs()  # what a partial update did produce, too
             except (CliError, ValueError):
                 outputs = None
-            results, _state = self.recover(outputs)
+            results, state = self.recover(outputs)
         except Abandoned as exc:
             status.update(up="abandoned", error=str(exc))
             self.write_artifacts(outputs, status)
@@ -513,6 +533,7 @@ class Driver:
             self._save_log()
             return EXIT_INFRA
         self.write_artifacts(outputs, status, results)
+        self.write_run_folder(outputs, state, status)
         if run.keep:
             say(f"fleet: --keep: {run.stack_name} left up on purpose; remove it with "
                 f"python -m fleet.driver destroy --run-id {run.run_id}")
@@ -658,7 +679,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     run = Run(stack_name=stack_name, run_id=run_id, artifacts=args.artifacts, config=config,
               keep=getattr(args, "keep", False), defer_teardown=getattr(args, "defer_teardown", False),
-              strict=getattr(args, "strict", False))
+              strict=getattr(args, "strict", False), results_root=ROOT / "results")
     run.artifacts.mkdir(parents=True, exist_ok=True)
     say = logger(run, sys.stdout)
     with SignalLatch() as latch:

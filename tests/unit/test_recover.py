@@ -130,7 +130,8 @@ def test_the_driver_recovers_results_from_the_state_before_the_destroy(tmp_path:
     artifacts = tmp_path / "artifacts"
     (artifacts / "cli").mkdir(parents=True)
     driver.event_log(artifacts).write_text("\n".join(json.dumps(e) for e in EVENTS) + "\n")
-    run = driver.Run(stack_name=STACK, run_id="ci1", artifacts=artifacts, config={}, retry_wait_s=0)
+    run = driver.Run(stack_name=STACK, run_id="ci1", artifacts=artifacts, retry_wait_s=0,
+                     config={"sshPrivateKey": ("KEY", True), "backend": ("aws", False)}, results_root=tmp_path / "r")
     stack = FailedUpStack(export(FAILED, pending=False))
     code = driver.Driver(run, stack, lambda line: None).execute(driver.SignalLatch())
     assert code == driver.EXIT_INFRA
@@ -140,3 +141,8 @@ def test_the_driver_recovers_results_from_the_state_before_the_destroy(tmp_path:
     assert results[FAILED]["status"] == "no_result" and "handshake failed" in results[FAILED]["error"]
     md = (artifacts / "report.md").read_text()
     assert "| bare | x86_64 | 1 |" in md and f"- {FAILED}: no result (" in md
+    [run_dir] = (tmp_path / "r").iterdir()  # the fleet run's run folder, kept after the teardown
+    assert run_dir.name.startswith(f"{STACK}-ci1-")
+    assert (run_dir / "report.md").read_text() == md.replace(f"run {STACK}", f"run {run_dir.name}")
+    manifest = (run_dir / "manifest.json").read_text()
+    assert "KEY" not in manifest and json.loads(manifest)["config"]["k8s-footprint:backend"]["value"] == "aws"
