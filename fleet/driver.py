@@ -66,6 +66,10 @@ class Abandoned(Exception):
     """A second signal: the driver stopped waiting and left the CLI child to finish on its own."""
 
 
+class UsageError(Exception):
+    """Bad arguments (a --config that is no key=value, a stack file that can't be read): exit 2."""
+
+
 class CliError(Exception):
     """A pulumi command exited non-zero."""
 
@@ -334,15 +338,22 @@ def parse_config(stack_file: Path | None, pairs: Sequence[str], run_id: str) -> 
     """Stack config from a stack file, then --config key=value flags; values as the CLI stores them."""
     values: dict[str, tuple[str, bool]] = {}
     if stack_file is not None:
-        doc = yaml.safe_load(stack_file.read_text()) or {}
+        try:
+            doc = yaml.safe_load(stack_file.read_text()) or {}
+        except OSError as exc:
+            raise UsageError(f"--stack-file {stack_file}: {exc.strerror or exc}") from None
+        except yaml.YAMLError as exc:
+            raise UsageError(f"--stack-file {stack_file}: not YAML ({exc})") from None
+        if not isinstance(doc, dict) or not isinstance(doc.get("config") or {}, dict):
+            raise UsageError(f"--stack-file {stack_file}: expected a stack file with a 'config' mapping")
         for key, value in (doc.get("config") or {}).items():
             if isinstance(value, dict) and "secure" in value:
-                raise SystemExit(f"{stack_file}: {key} is encrypted for another stack; pass it with --config")
+                raise UsageError(f"{stack_file}: {key} is encrypted for another stack; pass it with --config")
             values[key] = (value if isinstance(value, str) else json.dumps(value), False)
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise SystemExit(f"--config {pair!r}: expected key=value")
+            raise UsageError(f"--config {pair!r}: expected key=value")
         full = key if ":" in key else f"{NAMESPACE}:{key}"
         values[full] = (value, full == f"{NAMESPACE}:sshPrivateKey")
     values[f"{NAMESPACE}:runId"] = (run_id, False)
@@ -657,7 +668,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     run_id = args.run_id or time.strftime("%Y%m%d%H%M%S", time.gmtime()) + "-" + secrets.token_hex(2)
     stack_name = f"{args.prefix}-{run_id}"
-    config = parse_config(args.stack_file, args.config, run_id) if args.command == "run" else {}
+    try:
+        config = parse_config(args.stack_file, args.config, run_id) if args.command == "run" else {}
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     if args.command == "run" and args.dry_run:
         from components import cost
         from components.config import ConfigError
