@@ -440,7 +440,7 @@ class Driver:
                                      read_event_log(event_log(run.artifacts)), config, local_versions(),
                                      datetime.now(UTC), status.get("upStartedAt"))
             self.say(f"fleet: run folder {where}")
-        except OSError as exc:
+        except (OSError, ValueError) as exc:  # a report that can't be drawn must not fail the run
             self.say(f"fleet: could not write the run folder: {exc}")
 
     def write_artifacts(self, outputs: dict[str, Any] | None, status: dict[str, Any],
@@ -457,8 +457,9 @@ class Driver:
             from benchmarks import report
 
             docs = report.results_in({"results": results}, "recovered results")
-            report.render(report.build_rows(docs), run.artifacts / "report.md", run.artifacts / "report.png",
-                          run.artifacts / "report.html", f"k8s-footprint run {run.stack_name}",
+            rows = report.build_rows(docs)
+            png, page = (run.artifacts / "report.png", run.artifacts / "report.html") if rows else (None, None)
+            report.render(rows, run.artifacts / "report.md", png, page, f"k8s-footprint run {run.stack_name}",
                           report.no_results(docs))
 
     def teardown(self) -> bool:
@@ -544,7 +545,6 @@ class Driver:
             self._save_log()
             return EXIT_INFRA
         self.write_artifacts(outputs, status, results)
-        self.write_run_folder(outputs, state, status)
         if run.keep:
             say(f"fleet: --keep: {run.stack_name} left up on purpose; remove it with "
                 f"python -m fleet.driver destroy --run-id {run.run_id}")
@@ -559,6 +559,8 @@ class Driver:
                 say(f"fleet: teardown abandoned ({exc}); finish it with: python -m fleet.driver destroy "
                     f"--run-id {run.run_id} --artifacts {run.artifacts}")
                 code = EXIT_INFRA
+        # After the teardown, which it must not delay; from the state read before it.
+        self.write_run_folder(outputs, state, status)
         self._save_log()
         if code == 0 and run.strict and results:
             bad = {cell: r.get("status") for cell, r in results.items() if r.get("status") != "ok"}
@@ -655,6 +657,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     r.add_argument("--run-id", help="default: UTC time and a random suffix")
     r.add_argument("--strict", action="store_true", help="exit 4 when any cell's status is not ok")
     r.add_argument("--dry-run", action="store_true", help="print the cost estimate and exit")
+    r.add_argument("--results", type=Path, default=Path(os.environ.get("K8SF_RESULTS_DIR") or ROOT / "results"),
+                   help="where the run folder goes (default: results/, or $K8SF_RESULTS_DIR)")
     after = r.add_mutually_exclusive_group()
     after.add_argument("--keep", action="store_true", help="skip teardown, on purpose")
     after.add_argument("--defer-teardown", action="store_true",
@@ -694,7 +698,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     run = Run(stack_name=stack_name, run_id=run_id, artifacts=args.artifacts, config=config,
               keep=getattr(args, "keep", False), defer_teardown=getattr(args, "defer_teardown", False),
-              strict=getattr(args, "strict", False), results_root=ROOT / "results")
+              strict=getattr(args, "strict", False), results_root=getattr(args, "results", None))
     run.artifacts.mkdir(parents=True, exist_ok=True)
     say = logger(run, sys.stdout)
     with SignalLatch() as latch:

@@ -68,9 +68,13 @@ def render_report(run_dir: Path) -> str:
     """(Re)draw report.md/.html/.png from the run folder's cells/; returns the markdown."""
     from benchmarks import report
 
-    docs = report.load([str(run_dir / "cells")]) if (run_dir / "cells").is_dir() else []
-    return report.render(report.build_rows(docs), run_dir / "report.md", run_dir / "report.png",
-                         run_dir / "report.html", f"k8s-footprint run {run_dir.name}", report.no_results(docs))
+    cells = run_dir / "cells"
+    docs = report.load([str(cells)]) if any(cells.glob("*.json")) else []  # an up that made no cell yet
+    rows = report.build_rows(docs)
+    if not rows:  # nothing to chart: the table alone
+        return report.render(rows, run_dir / "report.md", None, None, "", report.no_results(docs))
+    return report.render(rows, run_dir / "report.md", run_dir / "report.png", run_dir / "report.html",
+                         f"k8s-footprint run {run_dir.name}", report.no_results(docs))
 
 
 def write_run_folder(root: Path, stack: str, outputs: Mapping[str, Any], state: Mapping[str, Any],

@@ -146,3 +146,15 @@ def test_the_driver_recovers_results_from_the_state_before_the_destroy(tmp_path:
     assert (run_dir / "report.md").read_text() == md.replace(f"run {STACK}", f"run {run_dir.name}")
     manifest = (run_dir / "manifest.json").read_text()
     assert "KEY" not in manifest and json.loads(manifest)["config"]["k8s-footprint:backend"]["value"] == "aws"
+
+
+def test_when_every_cell_failed_the_report_is_the_list_of_no_results(tmp_path: Path) -> None:
+    from fleet import driver
+
+    state = export(FAILED, pending=False)
+    dep = state["deployment"]
+    dep["resources"] = [r for r in dep["resources"] if r["type"] != "command:remote:Command"]
+    run = driver.Run(stack_name=STACK, run_id="ci1", artifacts=tmp_path / "a", config={}, retry_wait_s=0)
+    assert driver.Driver(run, FailedUpStack(state), lambda line: None).execute(driver.SignalLatch()) == 1
+    md = (tmp_path / "a" / "report.md").read_text()
+    assert md.count(": no result (the benchmark command has no record in the state") == 3

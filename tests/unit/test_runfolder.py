@@ -61,3 +61,9 @@ def test_results_is_ignored_by_git_and_destroy_never_touches_it() -> None:
     assert "results" not in destroy.replace("$(ARGS)", "")
     up = makefile.split("\nup:", 1)[1].split("\n\n", 1)[0]
     assert "fleet.runfolder write" in up and "--event-log" in up
+
+
+def test_an_up_that_made_no_cell_still_gets_a_run_folder(tmp_path: Path) -> None:
+    run_dir = runfolder.write_run_folder(tmp_path, "dev", {}, {"version": 3, "deployment": {}}, [], {}, {}, NOW)
+    assert (run_dir / "manifest.json").is_file() and list((run_dir / "cells").iterdir()) == []
+    assert "Cells without a result" not in (run_dir / "report.md").read_text()
