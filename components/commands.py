@@ -252,9 +252,11 @@ def no_result_guard(command: str, plan: BenchPlan, version: str | None, *, power
     once, after awaiting every exported Output (sdk/python/lib/pulumi/runtime/stack.py:335-344 ->
     runtime/resource.py:1278-1286, serialize_properties), and a failed resource's outputs resolve
     to its exception (runtime/resource.py:1241-1242, 1259-1265), so `results`, an Output.all over
-    every cell, is never registered; the engine then finalizes stack outputs only from an event it
-    got (pkg/resource/deploy/deployment_executor.go:354-361) and, on an errored update, keeps the
-    old ones (step_executor.go:263-268). Hence the kit's failure must not be the Command's.
+    every cell, is never registered; the engine finalizes stack outputs only from a registration it
+    got (pkg/resource/deploy/deployment_executor.go:354-361) and, on an errored update, lays what
+    came over the old ones (step_executor.go:263-268). Lines as of pulumi v3.259.0. Hence the
+    kit's failure must not be the Command's: every finished cell's result is still in the state
+    (fleet/recover.py).
 
     After the kit exits non-zero, this prints one more line, a `no_result` document (the shape in
     benchmarks/schema/result-v2.json) saying how it ended, and exits 0. That document is the last
