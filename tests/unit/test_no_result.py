@@ -77,7 +77,7 @@ def test_a_kit_that_succeeds_passes_its_result_through_untouched(tmp_path: Path)
     assert read_result(proc.stdout, CELL) == result
 
 
-def test_no_secret_and_no_unquoted_cell_name_in_the_guard() -> None:
+def test_the_guard_wraps_the_kit_line_exits_0_and_holds_no_secret() -> None:
     plan = BenchPlan(cell=CELL, distro="k3s", power_off_after=True)
     line = commands.no_result_guard("true", plan, "0.2.0", power_off=True)
     assert line.startswith("true; rc=$?; if [ $rc -ne 0 ]; then ")
