@@ -10,21 +10,24 @@ STACK ?= dev
 export PULUMI_BACKEND_URL ?= file://$(CURDIR)/.pulumi-state
 export PULUMI_CONFIG_PASSPHRASE ?= k8s-footprint-dev
 VM_RESULTS := benchmarks/results/qemu-debian12
+UP_EVENTS = .pulumi-state/events/$(STACK)-up.jsonl
 
-.PHONY: pulumi-tools test-e2e help venv check-pulumi doctor stack up preview destroy config output results test test-vm lint unit bench clean
+.PHONY: pulumi-tools test-e2e help venv check-pulumi doctor stack up preview destroy config output results report test test-vm lint unit bench clean
 
 help:
 	@echo "Every target acts on the stack STACK=$(STACK) (make up STACK=quick), with state in .pulumi-state/"
 	@echo "and the passphrase in PULUMI_CONFIG_PASSPHRASE (default k8s-footprint-dev). '. ./env.sh' sets the same"
 	@echo "for plain pulumi commands."
 	@echo ""
-	@echo "make up        make doctor, then 'pulumi up' on the stack (ARGS=... passes flags, e.g. ARGS=--yes)"
+	@echo "make up        make doctor, then 'pulumi up' on the stack (ARGS=... passes flags, e.g. ARGS=--yes),"
+	@echo "               then a run folder results/<stack>-<runId>-<UTC time>/ (never deleted by make)"
 	@echo "make doctor    check what the stack's 'pulumi up' needs, print the fix for each problem, and the plan"
 	@echo "make preview   'pulumi preview' on the stack"
 	@echo "make destroy   'pulumi destroy' on the stack"
 	@echo "make config    'pulumi config' on the stack, e.g. make config ARGS='set k8s-footprint:repetitions 3'"
 	@echo "make output    'pulumi stack output' on the stack, e.g. make output ARGS='--json summary'"
-	@echo "make results   print the stack's results as JSON"
+	@echo "make results   print every cell's result as JSON, recovered from the stack's state"
+	@echo "make report    redraw the newest run folder's report in results/ (RUN=results/<folder> for another)"
 	@echo "make test      linters, unit and kit tests, real libvirt, and the VM tests but the emulated aarch64 Docker cell"
 	@echo "make test-vm   the VM tests on both arches (x86_64 and emulated aarch64); writes $(VM_RESULTS)"
 	@echo "make lint      ruff, mypy, shellcheck and the workflow linters"
@@ -66,8 +69,13 @@ stack: check-pulumi venv
 	@if git ls-files --error-unmatch Pulumi.$(STACK).yaml >/dev/null 2>&1 && \
 		grep -q '^encryptionsalt:' Pulumi.$(STACK).yaml; then git update-index --skip-worktree Pulumi.$(STACK).yaml; fi
 
+# After every up, failed or not, a run folder in results/ (fleet/runfolder.py): results/ is never
+# deleted by any target. The engine's events name the error of each cell that produced nothing.
 up: check-pulumi venv stack doctor
-	pulumi up --stack $(STACK) $(ARGS)
+	@mkdir -p $(dir $(UP_EVENTS)) && rm -f $(UP_EVENTS)
+	@started=$$(date +%s); pulumi up --stack $(STACK) --event-log $(UP_EVENTS) $(ARGS); rc=$$?; \
+		$(PY) -m fleet.runfolder write --stack $(STACK) --events $(UP_EVENTS) --started $$started \
+		|| [ $$rc -ne 0 ] || rc=1; exit $$rc
 
 preview: check-pulumi venv stack
 	pulumi preview --stack $(STACK) $(ARGS)
@@ -81,8 +89,13 @@ config: check-pulumi venv stack
 output: check-pulumi
 	pulumi stack output --stack $(STACK) $(ARGS)
 
-results: check-pulumi
-	@pulumi stack output --stack $(STACK) --json results
+# Every cell's result, recovered from the state: a failed update records no new outputs.
+results: check-pulumi venv
+	@$(PY) -m fleet.runfolder results --stack $(STACK) --events $(UP_EVENTS)
+
+# Redraw the newest run folder's report (or RUN=results/<folder>).
+report: venv
+	@$(PY) -m fleet.runfolder report --stack $(STACK) $(RUN)
 
 # ---- tests -------------------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ part of a command: the guest kit makes the workload's password on the guest itse
 from __future__ import annotations
 
 import hashlib
+import json
 import posixpath
 import shlex
 from dataclasses import dataclass
@@ -242,6 +243,48 @@ def kit_args(command: str) -> list[str]:
     return words[2:]  # after KIT_DIR and HASH
 
 
+def kit_version(kit_dir: Path | None = None) -> str | None:
+    path = (kit_dir or KIT_DIR) / "VERSION"
+    return path.read_text().strip() if path.is_file() else None
+
+
+def no_result_guard(command: str, plan: BenchPlan, version: str | None, *, power_off: bool = False) -> str:
+    """The benchmark command line, so that a kit that dies or times out is that cell's no_result.
+
+    A failed Command fails the whole update's outputs: the Python SDK's Stack registers its outputs
+    once, after awaiting every exported Output (sdk/python/lib/pulumi/runtime/stack.py:335-344 ->
+    runtime/resource.py:1278-1286, serialize_properties), and a failed resource's outputs resolve
+    to its exception (runtime/resource.py:1241-1242, 1259-1265), so `results`, an Output.all over
+    every cell, is never registered; the engine finalizes stack outputs only from a registration it
+    got (pkg/resource/deploy/deployment_executor.go:354-361) and, on an errored update, lays what
+    came over the old ones (step_executor.go:263-268). Lines as of pulumi v3.259.0. Hence the
+    kit's failure must not be the Command's: every finished cell's result is still in the state
+    (fleet/recover.py).
+
+    After the kit exits non-zero, this prints one more line, a `no_result` document (the shape in
+    benchmarks/schema/result-v2.json) saying how it ended, and exits 0. That document is the last
+    line, which is what components/results.py reads. Whatever the kit printed before stays above it,
+    and its log is the Command's stderr. Only sh itself not running (no SSH, no login) still fails
+    the resource. The error text is built from fixed words and the exit status alone, so nothing
+    in the line needs escaping, and no secret is in it.
+    """
+    head = {"schema": "k8s-footprint/result/v2", "status": "no_result", "cell": plan.cell,
+            "distro": plan.distro, "kit_version": version, "error": ""}
+    prefix = json.dumps(head)[:-2]  # up to the error's opening quote
+    why = (f'case $rc in 124) w="timed out after {plan.benchmark_timeout_s()} s";; '
+           '3) w="refused to run: the uploaded kit failed its content check";; '
+           '*) w="exited with status $rc";; esac')
+    line = (f"{command}; rc=$?; if [ $rc -ne 0 ]; then {why}; "
+            "printf '\\n%s%s\"}\\n' " + shlex.quote(prefix)
+            + " \"k8sf benchmark $w; its log is the command's stderr\"; ")
+    if power_off:
+        # Once the result is out, free the host's memory for the next cell; only after a real
+        # result, so a failed cell stays up to be looked at.
+        line += ("else $S systemd-run --on-active=5 --unit=k8sf-poweroff /bin/systemctl poweroff "
+                 ">/dev/null 2>&1 || :; ")
+    return line + "fi; exit 0"
+
+
 def cell_commands(plan: BenchPlan, digest: str, kit_dir: Path | None = None) -> CellCommands:
     boot = ["bootstrap", plan.distro]
     if plan.version:
@@ -255,12 +298,8 @@ def cell_commands(plan: BenchPlan, digest: str, kit_dir: Path | None = None) -> 
     if plan.image_tar:
         bench += ["--image-tar", plan.image_tar]
 
-    benchmark = kit_command(digest, bench, plan.benchmark_timeout_s(), kit_dir)
-    if plan.power_off_after:
-        # Once the result is out, free the host's memory for the next cell; only on success, so
-        # a failed cell stays up to be looked at.
-        benchmark = (f"{benchmark}; rc=$?; if [ $rc -eq 0 ]; then $S systemd-run --on-active=5 "
-                     f"--unit=k8sf-poweroff /bin/systemctl poweroff >/dev/null 2>&1 || :; fi; exit $rc")
+    benchmark = no_result_guard(kit_command(digest, bench, plan.benchmark_timeout_s(), kit_dir), plan,
+                                kit_version(kit_dir), power_off=plan.power_off_after)
     landed = f'"$HOME"/{shlex.quote(remote_kit_dir(digest, kit_dir))}'
     # A kit that is gone has nothing to uninstall with; one that fails its check is refused (exit 3).
     uninstall = kit_command(digest, ["uninstall", plan.distro], 1200, kit_dir)

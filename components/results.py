@@ -59,8 +59,25 @@ def _parse(stdout: str, schemas: tuple[str, ...], cell: str) -> dict[str, Any]:
     return doc
 
 
+def no_result(cell: str, error: str, **known: Any) -> dict[str, Any]:
+    """The minimal v2 document for a cell that produced no result (result-v2.json, $defs/noResult)."""
+    extra = {k: v for k, v in known.items() if k in ("kit_version", "distro", "arch")}
+    return {"schema": RESULT_SCHEMA_V2, "status": NO_RESULT, "cell": cell, "error": error, **extra}
+
+
 def parse_result(stdout: str, cell: str) -> dict[str, Any]:
-    """A v1 or v2 result. A v2 status must be the highest-ranked of its failures."""
+    """The cell's result as the program keeps it: output that is no result becomes that cell's
+    no_result, with the reason. It runs inside an apply, where an exception would fail the whole
+    update and so lose every other cell's result (see components/commands.py:no_result_guard)."""
+    try:
+        return read_result(stdout, cell)
+    except ResultError as exc:
+        return no_result(cell, str(exc))
+
+
+def read_result(stdout: str, cell: str) -> dict[str, Any]:
+    """A v1 or v2 result, strictly: ResultError when it isn't one. A v2 status must be the
+    highest-ranked of its failures."""
     doc = _parse(stdout, RESULT_SCHEMAS, cell)
     if doc.get("cell") not in (None, cell):
         raise ResultError(f"{cell}: the result is for cell {doc.get('cell')!r}")

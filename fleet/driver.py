@@ -66,6 +66,10 @@ class Abandoned(Exception):
     """A second signal: the driver stopped waiting and left the CLI child to finish on its own."""
 
 
+class UsageError(Exception):
+    """Bad arguments (a --config that is no key=value, a stack file that can't be read): exit 2."""
+
+
 class CliError(Exception):
     """A pulumi command exited non-zero."""
 
@@ -246,6 +250,10 @@ class StackOps(Protocol):
     def remove(self) -> None: ...
 
 
+def event_log(artifacts: Path) -> Path:
+    return artifacts / "cli" / "up-events.jsonl"
+
+
 class CliStack:
     """StackOps through the pulumi CLI, each command a child of this driver."""
 
@@ -273,7 +281,9 @@ class CliStack:
         return True
 
     def up(self) -> None:
-        self._ok(["up", "--yes", "--skip-preview", "--color", "never"], forward=True)
+        # The engine's events, as JSON lines: a failed cell's error, by its urn (fleet/recover.py).
+        events = str(event_log(self.cli.artifacts))
+        self._ok(["up", "--yes", "--skip-preview", "--color", "never", "--event-log", events], forward=True)
 
     def outputs(self) -> dict[str, Any]:
         # Without --show-secrets: a secret output stays "[secret]" in the artifacts.
@@ -321,21 +331,29 @@ class Run:
     destroy_attempts: int = 3
     retry_wait_s: float = 20.0
     log_lines: list[str] = field(default_factory=list)
+    results_root: Path | None = None  # where `run` writes its run folder (fleet/runfolder.py); None: none
 
 
 def parse_config(stack_file: Path | None, pairs: Sequence[str], run_id: str) -> dict[str, tuple[str, bool]]:
     """Stack config from a stack file, then --config key=value flags; values as the CLI stores them."""
     values: dict[str, tuple[str, bool]] = {}
     if stack_file is not None:
-        doc = yaml.safe_load(stack_file.read_text()) or {}
+        try:
+            doc = yaml.safe_load(stack_file.read_text()) or {}
+        except OSError as exc:
+            raise UsageError(f"--stack-file {stack_file}: {exc.strerror or exc}") from None
+        except yaml.YAMLError as exc:
+            raise UsageError(f"--stack-file {stack_file}: not YAML ({exc})") from None
+        if not isinstance(doc, dict) or not isinstance(doc.get("config") or {}, dict):
+            raise UsageError(f"--stack-file {stack_file}: expected a stack file with a 'config' mapping")
         for key, value in (doc.get("config") or {}).items():
             if isinstance(value, dict) and "secure" in value:
-                raise SystemExit(f"{stack_file}: {key} is encrypted for another stack; pass it with --config")
+                raise UsageError(f"{stack_file}: {key} is encrypted for another stack; pass it with --config")
             values[key] = (value if isinstance(value, str) else json.dumps(value), False)
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise SystemExit(f"--config {pair!r}: expected key=value")
+            raise UsageError(f"--config {pair!r}: expected key=value")
         full = key if ":" in key else f"{NAMESPACE}:{key}"
         values[full] = (value, full == f"{NAMESPACE}:sshPrivateKey")
     values[f"{NAMESPACE}:runId"] = (run_id, False)
@@ -392,18 +410,57 @@ class Driver:
         self.run.artifacts.mkdir(parents=True, exist_ok=True)
         (self.run.artifacts / "fleet.log").write_text("\n".join(self.run.log_lines) + "\n")
 
-    def write_artifacts(self, outputs: dict[str, Any] | None, status: dict[str, Any]) -> None:
+    def recover(self, outputs: dict[str, Any] | None) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """Every cell's result, from the state (read before any destroy) and then the outputs:
+        a failed update records no new outputs, but each finished Command's stdout is in the state."""
+        from fleet.recover import read_event_log, recover_results
+
+        try:
+            state: dict[str, Any] | None = self.stack.export()
+        except (CliError, ValueError) as exc:
+            self.say(f"fleet: could not read the state to recover results: {exc}")
+            state = None
+        results = recover_results(state or {}, read_event_log(event_log(self.run.artifacts)))
+        results.update((outputs or {}).get("results") or {})  # a full update's outputs say the same, or more
+        return results, state
+
+    def write_run_folder(self, outputs: dict[str, Any] | None, state: dict[str, Any] | None,
+                         status: dict[str, Any]) -> None:
+        """results/<stack>-<runId>-<UTC time>/, which outlives the teardown (fleet/runfolder.py)."""
+        run = self.run
+        if run.results_root is None:
+            return
+        from fleet.recover import read_event_log
+        from fleet.runfolder import local_versions, write_run_folder
+
+        config = {f"{NAMESPACE}:{k}" if ":" not in k else k: {"value": v, "secret": secret}
+                  for k, (v, secret) in run.config.items()}
+        try:
+            where = write_run_folder(run.results_root, run.stack_name, outputs or {"runId": run.run_id}, state or {},
+                                     read_event_log(event_log(run.artifacts)), config, local_versions(),
+                                     datetime.now(UTC), status.get("upStartedAt"))
+            self.say(f"fleet: run folder {where}")
+        except (OSError, ValueError) as exc:  # a report that can't be drawn must not fail the run
+            self.say(f"fleet: could not write the run folder: {exc}")
+
+    def write_artifacts(self, outputs: dict[str, Any] | None, status: dict[str, Any],
+                        results: dict[str, Any] | None = None) -> None:
         run = self.run
         run.artifacts.mkdir(parents=True, exist_ok=True)
         self._save_log()
         (run.artifacts / "outputs.json").write_text(json.dumps(outputs or {}, indent=2, sort_keys=True) + "\n")
         (run.artifacts / "status.json").write_text(json.dumps(status, indent=2) + "\n")
-        if outputs and outputs.get("results"):
+        if results is None:
+            results = (outputs or {}).get("results") or {}
+        (run.artifacts / "results.json").write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+        if results:
             from benchmarks import report
 
-            rows = report.build_rows(report.results_in(outputs, "stack outputs"))
-            report.render(rows, run.artifacts / "report.md", run.artifacts / "report.png",
-                          run.artifacts / "report.html", f"k8s-footprint run {run.stack_name}")
+            docs = report.results_in({"results": results}, "recovered results")
+            rows = report.build_rows(docs)
+            png, page = (run.artifacts / "report.png", run.artifacts / "report.html") if rows else (None, None)
+            report.render(rows, run.artifacts / "report.md", png, page, f"k8s-footprint run {run.stack_name}",
+                          report.no_results(docs))
 
     def teardown(self) -> bool:
         """Destroy, retrying; remove the stack only when its state records nothing left. True when so."""
@@ -479,6 +536,7 @@ class Driver:
                 outputs = self.stack.outputs()  # what a partial update did produce, too
             except (CliError, ValueError):
                 outputs = None
+            results, state = self.recover(outputs)
         except Abandoned as exc:
             status.update(up="abandoned", error=str(exc))
             self.write_artifacts(outputs, status)
@@ -486,7 +544,7 @@ class Driver:
                 f"--run-id {run.run_id} --artifacts {run.artifacts}")
             self._save_log()
             return EXIT_INFRA
-        self.write_artifacts(outputs, status)
+        self.write_artifacts(outputs, status, results)
         if run.keep:
             say(f"fleet: --keep: {run.stack_name} left up on purpose; remove it with "
                 f"python -m fleet.driver destroy --run-id {run.run_id}")
@@ -501,9 +559,10 @@ class Driver:
                 say(f"fleet: teardown abandoned ({exc}); finish it with: python -m fleet.driver destroy "
                     f"--run-id {run.run_id} --artifacts {run.artifacts}")
                 code = EXIT_INFRA
+        # After the teardown, which it must not delay; from the state read before it.
+        self.write_run_folder(outputs, state, status)
         self._save_log()
-        if code == 0 and run.strict and outputs:
-            results = outputs.get("results") or {}
+        if code == 0 and run.strict and results:
             bad = {cell: r.get("status") for cell, r in results.items() if r.get("status") != "ok"}
             if bad:
                 say(f"fleet: --strict: {len(bad)} cell(s) not ok: {bad}")
@@ -598,6 +657,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     r.add_argument("--run-id", help="default: UTC time and a random suffix")
     r.add_argument("--strict", action="store_true", help="exit 4 when any cell's status is not ok")
     r.add_argument("--dry-run", action="store_true", help="print the cost estimate and exit")
+    r.add_argument("--results", type=Path, default=Path(os.environ.get("K8SF_RESULTS_DIR") or ROOT / "results"),
+                   help="where the run folder goes (default: results/, or $K8SF_RESULTS_DIR)")
     after = r.add_mutually_exclusive_group()
     after.add_argument("--keep", action="store_true", help="skip teardown, on purpose")
     after.add_argument("--defer-teardown", action="store_true",
@@ -611,7 +672,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     run_id = args.run_id or time.strftime("%Y%m%d%H%M%S", time.gmtime()) + "-" + secrets.token_hex(2)
     stack_name = f"{args.prefix}-{run_id}"
-    config = parse_config(args.stack_file, args.config, run_id) if args.command == "run" else {}
+    try:
+        config = parse_config(args.stack_file, args.config, run_id) if args.command == "run" else {}
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     if args.command == "run" and args.dry_run:
         from components import cost
         from components.config import ConfigError
@@ -633,7 +698,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     run = Run(stack_name=stack_name, run_id=run_id, artifacts=args.artifacts, config=config,
               keep=getattr(args, "keep", False), defer_teardown=getattr(args, "defer_teardown", False),
-              strict=getattr(args, "strict", False))
+              strict=getattr(args, "strict", False), results_root=getattr(args, "results", None))
     run.artifacts.mkdir(parents=True, exist_ok=True)
     say = logger(run, sys.stdout)
     with SignalLatch() as latch:

@@ -128,6 +128,7 @@ class FleetMocks(pulumi.runtime.Mocks):
     resources: list[pulumi.runtime.MockResourceArgs] = field(default_factory=list)
     calls: list[pulumi.runtime.MockCallArgs] = field(default_factory=list)
     statuses: dict[str, str] = field(default_factory=dict)  # cell -> status the fake kit reports
+    bench_stdout: dict[str, str] = field(default_factory=dict)  # cell -> what its benchmark prints instead
     addresses: dict[str, str] = field(default_factory=dict)  # machine resource name -> its address
     registrations: dict[str, Registration] = field(default_factory=dict)  # urn -> request, with options
     pending_options: dict[tuple[str, str], Any] = field(default_factory=dict)
@@ -171,7 +172,10 @@ class FleetMocks(pulumi.runtime.Mocks):
             else:
                 cell = words[words.index("--cell") + 1]
                 stdout = fake_result(cell, distro, self.statuses.get(cell, "ok"))
-            state.update(stdout=json.dumps(stdout) + "\n", stderr="")
+            text = json.dumps(stdout) + "\n"
+            if verb == "benchmark":
+                text = self.bench_stdout.get(stdout["cell"], text)
+            state.update(stdout=text, stderr="")
         return f"{args.name}-id", state
 
     @staticmethod

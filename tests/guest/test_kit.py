@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from components.commands import KIT_DIR
-from components.results import parse_bootstrap, parse_result
+from components.results import parse_bootstrap, read_result
 from components.schema import validate_result
 
 # K8SF_UNDER_TEST runs the suite against another copy of the kit (an older one, to see a test fail).
@@ -169,7 +169,7 @@ def test_bare_bootstrap_and_benchmark_for_real_give_a_valid_result(kit: Kit) -> 
     assert parse_bootstrap(boot.stdout, "c")["status"] == "ok"
     bench = kit.run("benchmark", "bare", *QUICK, "--workload", "none", "--cell", "x86_64-bare-1")
     assert bench.returncode == 0, bench.stderr
-    result = parse_result(bench.stdout, "x86_64-bare-1")
+    result = read_result(bench.stdout, "x86_64-bare-1")
     validate_result(result)
     assert result["status"] == "ok"
     assert result["phases"]["os"]["samples"] == 5 and result["phases"]["idle"]["samples"] == 5
@@ -198,7 +198,7 @@ def bootstrap(kit: Kit, distro: str, *extra: str) -> dict[str, Any]:
 def benchmark(kit: Kit, distro: str, *extra: str, timeout: float = 120) -> dict[str, Any]:
     proc = kit.run("benchmark", distro, *QUICK, "--cell", f"x86_64-{distro}-1", *extra, timeout=timeout)
     assert proc.returncode == 0, proc.stderr
-    result = parse_result(proc.stdout, f"x86_64-{distro}-1")
+    result = read_result(proc.stdout, f"x86_64-{distro}-1")
     validate_result(result)
     return result
 

@@ -9,7 +9,7 @@ from components import plan
 from components.cells import expand, plan_lines
 from components.commands import BenchPlan, cell_commands, kit_args, kit_hash, remote_kit_path
 from components.config import native_arch, parse
-from components.results import ResultError, parse_result, summary_table
+from components.results import ResultError, parse_result, read_result, summary_table
 from tests.conftest import fake_result
 
 NOW = datetime(2026, 11, 22, tzinfo=UTC)
@@ -113,9 +113,10 @@ def test_every_remote_step_is_bounded_by_timeout() -> None:
 
 def test_power_off_after_schedules_shutdown_only_after_a_result() -> None:
     cmds = cell_commands(BenchPlan(cell="c", distro="bare", power_off_after=True), "d")
+    # The else of `if [ $rc -ne 0 ]` (components/commands.py:no_result_guard): a real result only.
     assert cmds.benchmark.endswith(
-        "rc=$?; if [ $rc -eq 0 ]; then $S systemd-run --on-active=5 --unit=k8sf-poweroff /bin/systemctl poweroff "
-        ">/dev/null 2>&1 || :; fi; exit $rc")
+        "; else $S systemd-run --on-active=5 --unit=k8sf-poweroff /bin/systemctl poweroff "
+        ">/dev/null 2>&1 || :; fi; exit 0")
 
 
 def test_kit_hash_changes_with_the_kit(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -132,19 +133,34 @@ def test_parse_result_accepts_a_kit_result_after_noise() -> None:
     assert parsed["status"] == "oom"
 
 
-def test_parse_result_rejects_what_is_not_a_result() -> None:
+def test_read_result_rejects_what_is_not_a_result() -> None:
     import json
 
     import pytest
 
     with pytest.raises(ResultError, match="printed no JSON result"):
-        parse_result("bash: k8sf: not found", "c")
+        read_result("bash: k8sf: not found", "c")
     with pytest.raises(ResultError, match="expected a k8s-footprint/result/v1"):
-        parse_result(json.dumps({"schema": "other"}), "c")
+        read_result(json.dumps({"schema": "other"}), "c")
     with pytest.raises(ResultError, match="status 'meh'"):
-        parse_result(json.dumps({**fake_result("c", "bare"), "status": "meh"}), "c")
+        read_result(json.dumps({**fake_result("c", "bare"), "status": "meh"}), "c")
     with pytest.raises(ResultError, match="for cell 'other'"):
-        parse_result(json.dumps(fake_result("other", "bare")), "c")
+        read_result(json.dumps(fake_result("other", "bare")), "c")
+
+
+def test_parse_result_turns_what_is_not_a_result_into_that_cells_no_result() -> None:
+    import json
+
+    from components.schema import validate_result
+
+    for out, why in (("bash: k8sf: not found", "printed no JSON result"),
+                     (json.dumps({"schema": "other"}), "expected a k8s-footprint/result/v1"),
+                     (json.dumps({**fake_result("c", "bare"), "status": "meh"}), "status 'meh'"),
+                     (json.dumps(fake_result("other", "bare")), "for cell 'other'"), ("", "printed no JSON")):
+        doc = parse_result(out, "c")
+        assert (doc["status"], doc["cell"], doc["schema"]) == ("no_result", "c", "k8s-footprint/result/v2")
+        assert why in doc["error"]
+        validate_result(doc)
 
 
 def test_summary_table_has_a_row_per_cell_with_medians() -> None:

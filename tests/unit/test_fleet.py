@@ -183,8 +183,20 @@ def test_config_from_stack_file_and_flags() -> None:
     assert values["k8s-footprint:sshPrivateKey"] == ("K", True)
     assert values["k8s-footprint:runId"] == ("run-7", False)
     assert json.loads(values["k8s-footprint:distros"][0])[0] == "bare"
-    with pytest.raises(SystemExit, match="expected key=value"):
+    with pytest.raises(driver.UsageError, match="expected key=value"):
         driver.parse_config(None, ["oops"], "r")
+
+
+def test_a_bad_config_flag_or_a_missing_stack_file_exits_2_with_a_message(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad_yaml = tmp_path / "Pulumi.bad.yaml"
+    bad_yaml.write_text("config: [unclosed\n")
+    for args, said in ((["--config", "oops"], "error: --config 'oops': expected key=value"),
+                       (["--stack-file", str(tmp_path / "nope.yaml")], "No such file or directory"),
+                       (["--stack-file", str(bad_yaml)], "not YAML")):
+        assert driver.main(["run", "--dry-run", *args]) == driver.EXIT_USAGE
+        err = capsys.readouterr().err
+        assert said in err and "Traceback" not in err
 
 
 # ---- toolchain, passphrase, cost ---------------------------------------------------------------

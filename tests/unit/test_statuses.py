@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from components import results
-from components.results import FAILURE_RANKING, ResultError, parse_result, worst_status
+from components.results import FAILURE_RANKING, ResultError, parse_result, read_result, worst_status
 from components.schema import result_schema, validate_result
 from tests.conftest import fake_result
 
@@ -81,7 +81,7 @@ def test_a_v2_result_whose_status_is_not_its_worst_failure_is_refused() -> None:
     bad = copy.deepcopy(good)
     bad["status"] = "workload_failed"  # what the kit before 0.2.0 would have said
     with pytest.raises(ResultError, match="status 'workload_failed' but its failures rank 'api_unresponsive'"):
-        parse_result(json.dumps(bad), "x86_64-k3s-1")
+        read_result(json.dumps(bad), "x86_64-k3s-1")
 
 
 def test_v1_and_v2_results_both_parse_and_validate() -> None:
@@ -103,7 +103,7 @@ def test_no_result_is_a_minimal_v2_shape() -> None:
     with pytest.raises(jsonschema.ValidationError):
         validate_result({**doc, "phases": {}})  # a no_result carries no figures
     with pytest.raises(ResultError, match="status 'no_result' is not one of"):
-        parse_result(json.dumps({**fake_result("c", "k3s"), "status": "no_result"}), "c")  # not in v1
+        read_result(json.dumps({**fake_result("c", "k3s"), "status": "no_result"}), "c")  # not in v1
 
 
 def test_a_v2_validation_error_names_the_field() -> None:

@@ -23,7 +23,7 @@ from typing import Any
 
 from components.cloudinit import GUEST_USER, render_meta_data, render_user_data
 from components.commands import KIT_DIR, BenchPlan, CellCommands, cell_commands, kit_hash
-from components.results import parse_bootstrap, parse_result
+from components.results import parse_bootstrap, read_result
 from tests.vm.images import GuestImage
 from tests.vm.upload import UploadError, sftp_upload
 
@@ -247,7 +247,7 @@ def run_bootstrap(guest: Guest, commands: CellCommands, plan: BenchPlan, log: li
 
 def run_benchmark(guest: Guest, commands: CellCommands, plan: BenchPlan, log: list[str] | None = None
                   ) -> dict[str, Any]:
-    return _run_step(guest, commands.benchmark, plan.benchmark_timeout_s(), parse_result, plan.cell, log)
+    return _run_step(guest, commands.benchmark, plan.benchmark_timeout_s(), read_result, plan.cell, log)
 
 
 def run_cell(guest: Guest, plan: BenchPlan) -> CellRun:
