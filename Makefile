@@ -84,10 +84,10 @@ destroy: check-pulumi venv stack
 	pulumi destroy --stack $(STACK) $(ARGS)
 
 config: check-pulumi venv stack
-	pulumi config --stack $(STACK) $(ARGS)
+	@pulumi config --stack $(STACK) $(ARGS)
 
 output: check-pulumi
-	pulumi stack output --stack $(STACK) $(ARGS)
+	@pulumi stack output --stack $(STACK) $(ARGS)
 
 # Every cell's result, recovered from the state: a failed update records no new outputs.
 results: check-pulumi venv
