@@ -53,18 +53,27 @@ class DistroBootstrap(pulumi.ComponentResource):
             remote_path=args.commands.kit_path,
             triggers=[args.kit_digest],
             # On a host, a replaced bootstrap's delete removes the kit folder; the copy is replaced
-            # with it, deleting first, so the engine deletes the bootstrap, then uploads the kit
-            # again, then installs (CopyToRemote has no delete of its own: pulumi-command v1.2.1
-            # copyController.go has no Delete).
+            # with it, deleting first, and the bootstrap takes the copy's id as an input (below), so
+            # the engine deletes the bootstrap, then uploads the kit again, then installs
+            # (CopyToRemote has no delete of its own: pulumi-command v1.2.1 copyController.go has no
+            # Delete).
             opts=pulumi.ResourceOptions.merge(
                 pulumi.ResourceOptions(parent=self, deleted_with=machine, replace_with=follow), options),
         )
+        # On a host with allowUninstall, the old bootstrap's delete removes the kit folder, and the
+        # kit copy is replaced deleting first. The engine deletes a resource's dependents before it
+        # (a delete-before-replace) only when they take one of its outputs as an input, never for a
+        # bare depends_on (pulumi pkg/v3 step_generator.go calculateDependentReplacements). Without
+        # this input the engine uploaded the kit again first, then ran the old delete, which removed
+        # that fresh upload, and the new install found no kit (benchmarks/results/e2e/README.md).
+        kit_input = [self.kit.id] if machine is None and args.lifecycle.allow_uninstall else None
         self.command = remote.Command(
             f"{name}-bootstrap",
             connection=connection,
             create=args.commands.bootstrap,
             delete=delete,
             update=update,
+            triggers=kit_input,
             opts=pulumi.ResourceOptions.merge(
                 pulumi.ResourceOptions(parent=self, depends_on=[self.kit], deleted_with=machine, replace_with=follow),
                 options),

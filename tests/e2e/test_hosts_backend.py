@@ -5,7 +5,12 @@ program runs as users run it (this project folder, its Pulumi.yaml and .venv), w
 Python language host and pulumi-command's provider that `make pulumi-tools` built. The real
 provider uploads the kit (CopyToRemote), runs the commands, and their stdout becomes the stack's
 outputs, which must pass the published result schema. Then `pulumi destroy` must run the uninstall
-and leave no resource in the state.
+and leave no resource in the state, and nothing of the cell on the host: the stack sets
+`allowUninstall: true`, without which the hosts backend leaves the distro installed by design.
+
+The bare cell also runs issue 15's second `up`: `pulumi preview --json` after no change, then after a
+new `settleSeconds` (a new command set), and that `up`; what the engine reports per resource is
+compared with tests/unit/test_second_up.py's prediction for the hosts backend with allowUninstall.
 
 The transcript of every pulumi call (the engine's own summary lines and the outputs included) is
 written to K8SF_E2E_LOG_DIR when it is set (make test-e2e), else to the test's temporary folder.
@@ -32,6 +37,8 @@ ARCH = "x86_64"
 STACK = "e2e"
 # Bare and Docker as a user would set them, with the VM tests' short sampling windows.
 SETTLE_S, INTERVAL_S, SAMPLES = 10, 2, 5
+# Where CopyToRemote puts the kit: ~/.k8s-footprint/kit-<hash>/guest (components.commands.remote_kit_dir).
+KIT_LS = "~/.k8s-footprint ~/.k8s-footprint/kit-*"
 
 
 def _require() -> Path:
@@ -65,6 +72,9 @@ def _stack_config(port: int, distro: str) -> str:
         "k8s-footprint:sampleIntervalSeconds": INTERVAL_S,
         "k8s-footprint:samples": SAMPLES,
         "k8s-footprint:workload": "none" if distro == "bare" else "mysql",
+        # The host is the harness's throwaway guest: destroy may uninstall the distro (without
+        # this the hosts backend leaves it installed and says so, components/bootstrap.py).
+        "k8s-footprint:allowUninstall": True,
     }
     # JSON is YAML: the stack file pulumi reads with --config-file.
     return json.dumps({"config": config}, indent=2) + "\n"
@@ -73,6 +83,44 @@ def _stack_config(port: int, distro: str) -> str:
 def _resources(engine: Engine) -> list[dict[str, Any]]:
     doc = json.loads(engine.run(["stack", "export", "--stack", STACK], timeout=120).stdout)
     return list(doc.get("deployment", {}).get("resources") or [])
+
+
+def _preview(engine: Engine, config_file: Path) -> tuple[dict[str, list[str]], dict[str, int]]:
+    """`pulumi preview --json`: resource name -> the engine's ops for it, and its changeSummary.
+    The JSON lists a step for every resource that changes; unchanged ones only count in the summary."""
+    proc = engine.run(["preview", "--json", "--stack", STACK, "--config-file", str(config_file)], timeout=900)
+    doc = json.loads(proc.stdout)
+    steps: dict[str, list[str]] = {}
+    for step in doc.get("steps") or []:
+        steps.setdefault(str(step["urn"]).rsplit("::", 1)[-1], []).append(str(step["op"]))
+    return steps, {str(k): int(v) for k, v in (doc.get("changeSummary") or {}).items()}
+
+
+# tests/unit/test_second_up.py's prediction for a host with allowUninstall and a new command set.
+PREDICTED_REPLACED = ("bootstrap", "kit", "benchmark")
+
+
+def _second_up(engine: Engine, cell: str) -> None:
+    """Issue 15 point 2 on the real engine: no change, then a new settle window."""
+    same, same_summary = _preview(engine, engine.config_file)
+    engine.note(f"second up, no change: engine ops {json.dumps(same, sort_keys=True)}, "
+                f"changeSummary {json.dumps(same_summary, sort_keys=True)}")
+    # The same stack file (its encrypted key included), with one setting changed the ordinary way.
+    changed_file = engine.workdir / "Pulumi.e2e-settle.yaml"
+    changed_file.write_text(engine.config_file.read_text())
+    engine.run(["config", "set", "--config-file", str(changed_file), "--stack", STACK,
+                "k8s-footprint:settleSeconds", str(SETTLE_S + 1)], timeout=120)
+    changed, changed_summary = _preview(engine, changed_file)
+    engine.note(f"second up, settleSeconds {SETTLE_S} -> {SETTLE_S + 1}: engine ops "
+                f"{json.dumps(changed, sort_keys=True)}, changeSummary {json.dumps(changed_summary, sort_keys=True)}")
+    up = engine.run(["up", "--yes", "--skip-preview", "--stack", STACK, "--config-file", str(changed_file)],
+                    timeout=3600, check=False)
+    assert up.returncode == 0, f"the second pulumi up failed:\n{up.stdout[-4000:]}\n{up.stderr[-2000:]}"
+    engine.config_file.write_text(changed_file.read_text())  # what destroy reads from now on
+    assert set(same_summary) == {"same"}, f"an unchanged program changed: {same_summary} {same}"
+    for part in PREDICTED_REPLACED:
+        ops = changed.get(f"{cell}-{part}", [])
+        assert "replace" in ops or "create-replacement" in ops, f"{cell}-{part}: predicted replace, engine: {ops}"
 
 
 @pytest.fixture(params=["bare", pytest.param("docker", marks=pytest.mark.vm_docker)])
@@ -106,7 +154,7 @@ def test_up_outputs_destroy(engine: Engine, distro: str, tmp_path: Path) -> None
                 up = engine.run(["up", "--yes", "--skip-preview", "--stack", STACK,
                                  "--config-file", str(engine.config_file)], timeout=3600, check=False)
                 engine.note("guest after up: " + guest.ssh(
-                    "ls -la /var/tmp/; ls -la /var/tmp/k8sf-kit-* 2>&1 | head -40", 60, check=False).stdout)
+                    f"ls -la {KIT_LS}; ls -la /var/tmp/", 60, check=False).stdout)
                 assert up.returncode == 0, f"pulumi up failed:\n{up.stdout[-4000:]}\n{up.stderr[-2000:]}"
                 out = engine.run(["stack", "output", "--json", "--stack", STACK], timeout=120)
                 outputs = json.loads(out.stdout)
@@ -116,17 +164,25 @@ def test_up_outputs_destroy(engine: Engine, distro: str, tmp_path: Path) -> None
                 assert results[cell]["cell"] == cell and results[cell]["distro"] == distro
                 assert outputs["instances"][cell]["backend"] == "hosts"
                 assert cell in outputs["summary"]
+                if distro == "bare":
+                    _second_up(engine, cell)
             finally:
                 down = engine.run(["destroy", "--yes", "--skip-preview", "--stack", STACK,
                                    "--config-file", str(engine.config_file)], timeout=1800, check=False)
                 left = _resources(engine)
                 engine.note("guest after destroy: " + guest.ssh(
-                    "ls -la /var/tmp/; command -v docker || echo 'no docker'", 60, check=False).stdout)
-                kits = guest.ssh("ls -d /var/tmp/k8sf-kit-* 2>/dev/null || true", 60, check=False).stdout.split()
+                    f"ls -la {KIT_LS} 2>&1; ls -la /var/tmp/; command -v docker || echo 'no docker'", 60,
+                    check=False).stdout)
+                # Every kit folder, and the root-side run copies (k8sf-root.*), must be gone.
+                kits = guest.ssh("ls -d ~/.k8s-footprint/kit-* /var/tmp/k8sf-kit-* /var/tmp/k8sf-root.* 2>/dev/null "
+                                 "|| true", 60, check=False).stdout.split()
+                docker = guest.ssh("command -v docker dockerd containerd || true", 60, check=False).stdout.split()
             assert down.returncode == 0, f"pulumi destroy failed:\n{down.stdout[-4000:]}\n{down.stderr[-2000:]}"
             assert left == [], f"destroy left resources in the state: {[r.get('urn') for r in left]}"
             # The host outlives the stack: destroy must take the kit away too, not just the distro.
             assert kits == [], f"destroy left the kit on the host: {kits}"
+            # allowUninstall: true, so the distro went too.
+            assert docker == [], f"destroy left docker installed: {docker}"
             engine.run(["stack", "rm", "--yes", "--stack", STACK], timeout=120)
     finally:
         engine.write_transcript(log)

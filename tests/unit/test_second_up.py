@@ -222,6 +222,27 @@ def test_hosts_with_allow_uninstall_uninstall_first_then_install_again(kit_copy:
     assert "k8sf' uninstall bare" in bootstrap.inputs["delete"] or " uninstall bare" in bootstrap.inputs["delete"]
 
 
+def test_hosts_with_allow_uninstall_delete_the_old_bootstrap_before_the_kit_is_uploaded_again(
+        kit_copy: Path) -> None:
+    """The old bootstrap's delete removes the kit folder, at the same path when only the commands
+    changed. The engine runs a delete-before-replace's dependents' deletes first only for those that
+    take one of its outputs as an input (pulumi pkg/v3 v3.259.0 step_generator.go
+    calculateDependentReplacements: a bare depends_on never counts). The real engine, without that
+    input, uploaded the kit again, then ran the old delete, and the new install found no kit
+    (benchmarks/results/e2e/2026-11-30-hosts-x86_64-bare-6-second-up-kit-removed.log)."""
+    config = {**HOSTS, "allowUninstall": "true"}
+    second = up({**config, "settleSeconds": "60"}, secrets=SECRETS)
+    kit = next(r for r in second.values() if r.name == "x86_64-bare-1-kit")
+    bootstrap = next(r for r in second.values() if r.name == "x86_64-bare-1-bootstrap")
+    assert kit.options.delete_before_replace is True
+    assert kit.urn in bootstrap.property_deps.get("triggers", ()), bootstrap.property_deps
+    # Without allowUninstall nothing is replaced on the host, so the copy's id is no input there:
+    # a new kit must not replace (install again on) a used host.
+    plain = up(HOSTS, secrets=SECRETS)
+    bootstrap = next(r for r in plain.values() if r.name == "x86_64-bare-1-bootstrap")
+    assert not bootstrap.property_deps.get("triggers"), bootstrap.property_deps
+
+
 def _clock(moment: datetime) -> type[datetime]:
     class Clock(datetime):
         @classmethod

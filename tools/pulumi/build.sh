@@ -49,7 +49,9 @@ go_version=$("$GO" env GOVERSION)
 
 key=$({
   printf '%s\n' "$go_version"
-  sha256sum "$here/build.sh"
+  # Relative names only: the key must not depend on where the checkout is (a worktree elsewhere
+  # would otherwise rebuild everything).
+  (cd "$here" && sha256sum build.sh)
   for t in "${TOOLS[@]}"; do
     name=${t%%|*}
     (cd "$here" && find "$name" -type f -print0 | sort -z | xargs -0 sha256sum)
