@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from components.commands import kit_files
 from components.schema import validate_result
 from tests.vm import qemu
 from tests.vm.conftest import BareCell, save_result
@@ -36,11 +37,15 @@ def test_the_kit_lands_inside_kit_path_without_mode_bits_and_root_refuses_a_plan
     # In the guest, as CopyToRemote leaves it (tests/vm/upload.py): inside the remotePath, in the
     # SSH user's home, nothing executable; then a planted file stops every root command.
     guest, commands = bare_cell.guest, bare_cell.run.commands
-    listing = guest.ssh(f'cd "$HOME" && find {commands.kit_path} -exec stat -c "%a %U %n" {{}} +', timeout=60).stdout
-    modes = {line.split(" ", 2)[2]: line.split(" ", 1)[0] for line in listing.splitlines()}
+    # One line per entry: mode, whether it is a folder, the path (by type, whatever the file names).
+    listing = guest.ssh(f'cd "$HOME" && find {commands.kit_path} -type d -printf "%m dir %p\\n" -o '
+                        f'-type f -printf "%m file %p\\n"', timeout=60).stdout
+    entries = [line.split(" ", 2) for line in listing.splitlines()]
+    modes = {path: mode for mode, _, path in entries}
     assert modes[f"{commands.kit_dir}/k8sf"] == "644" and f"{commands.kit_path}/k8sf" not in modes
-    assert {m for n, m in modes.items() if n.endswith((".sh", ".awk", "k8sf", "VERSION"))} == {"644"}
-    assert {m for n, m in modes.items() if not n.endswith((".sh", ".awk", "k8sf", "VERSION"))} == {"755"}
+    assert {mode for mode, kind, _ in entries if kind == "file"} == {"644"}
+    assert {mode for mode, kind, _ in entries if kind == "dir"} == {"755"}
+    assert sum(kind == "file" for _, kind, _ in entries) == len(kit_files())
     planted = f'"$HOME"/{commands.kit_dir}/lib/planted.sh'
     guest.ssh(f"echo 'touch /var/tmp/k8sf-planted-ran' > {planted}", timeout=30)
     try:
