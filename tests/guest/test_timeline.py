@@ -177,3 +177,14 @@ def test_each_oom_kill_in_the_kernel_log_is_an_event_naming_the_process(faked: K
     assert at["ready"] < kills[0]["t_s"] < kills[1]["t_s"] and kills[1]["t_s"] - kills[0]["t_s"] == pytest.approx(0.5,
                                                                                                                 abs=0.11)
     assert result["oom_kills"] == 2
+
+
+def test_a_kill_loop_keeps_the_first_kills_and_says_how_many_more() -> None:
+    kills = "".join(f"{2000 + i}\toom_kill\t{100 + i} (mysqld)\n" for i in range(250))
+    proc = subprocess.run(["awk", "-v", "t0_ms=1000", "-f", str(EVENTS), str(KIT_DIR / "events"), "-"],
+                          input="1000\tinstall_start\t\n" + kills + "9000\tapi_last_failure\tgone\n",
+                          capture_output=True, text=True, check=True, timeout=30)
+    events = json.loads(proc.stdout)
+    assert [e["kind"] for e in events] == ["install_start", *["oom_kill"] * 100, "api_last_failure"]
+    assert events[1]["detail"] == "100 (mysqld)" and events[1]["t_s"] == 1.0
+    assert events[100]["detail"] == "199 (mysqld) (and 150 more kills, not listed)"
