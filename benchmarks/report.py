@@ -348,7 +348,7 @@ def _fit_html(lines: Sequence[str]) -> str:
                                         for c in line.strip("|").split("|")) + "</tr>")
         elif line.startswith("Cells without"):
             break
-    return "".join(f"<table>{x}</table>" if x.startswith("<tr>") else x
+    return "".join(f"<div class='wide'><table>{x}</table></div>" if x.startswith("<tr>") else x
                    for x in _group_rows(out))
 
 
@@ -362,6 +362,16 @@ def _group_rows(parts: list[str]) -> list[str]:
     return grouped
 
 
+# The page fits the window (tests/unit/test_page_in_browser.py): images scale down, table cells wrap
+# between words and tighten in a narrow window, and a table that still cannot fit scrolls inside its
+# own box instead of widening the page.
+PAGE_CSS = ("body{font-family:sans-serif;margin:2em}img{max-width:100%;height:auto;display:block}"
+            ".wide{max-width:100%;overflow-x:auto}table{border-collapse:collapse}"
+            "td,th{border:1px solid #ccc;padding:4px 8px;font-size:13px;overflow-wrap:break-word}"
+            "th{background:#f4f4f4}"
+            "@media (max-width:1000px){body{margin:1em}td,th{padding:3px 4px;font-size:12px}}")
+
+
 def html_page(rows: Sequence[Row], png: Path, title: str) -> str:
     image = base64.b64encode(png.read_bytes()).decode()
     md = markdown(rows).splitlines()
@@ -372,12 +382,11 @@ def html_page(rows: Sequence[Row], png: Path, title: str) -> str:
     cells = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>\n" for row in body)
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
-        "td,th{border:1px solid #ccc;padding:4px 8px;font-size:13px}th{background:#f4f4f4}</style></head><body>"
+        f"<style>{PAGE_CSS}</style></head><body>"
         f"<h1>{html.escape(title)}</h1><p>{html.escape(intro)}</p>"
         f"<img alt='used memory per distro and arch' src='data:image/png;base64,{image}'>"
-        "<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>\n" + cells + "</table>"
-        + _fit_html(md[2 + len(table):]) + "</body></html>\n"
+        "<div class='wide'><table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>\n"
+        + cells + "</table></div>" + _fit_html(md[2 + len(table):]) + "</body></html>\n"
     )
 
 
