@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks import pagecheck, report
+from tests.synthetic_series import k3s_oom
 
 ROOT = Path(__file__).resolve().parents[2]
 VM_RESULTS = ROOT / "benchmarks" / "results" / "qemu-debian12"
@@ -42,6 +43,25 @@ def test_the_report_of_the_committed_results_fits_both_widths_and_logs_no_error(
         chart = c.measured["images"][0]
         assert chart["naturalWidth"] == 1430 and chart["width"] < c.width
     assert shot.read_bytes()[:8] == PNG
+
+
+@needs_chromium
+def test_the_report_with_timelines_fits_both_widths_and_logs_no_error(tmp_path: Path) -> None:
+    """The committed results plus one synthetic cell with series: the chart, the small multiples and
+    that cell's timeline, and the sentence naming the four cells that have none."""
+    page = tmp_path / "report.html"
+    results = [*committed_results(), k3s_oom()]
+    report.render(report.build_rows(results), None, None, page, "committed qemu results + a synthetic cell")
+    assert sorted(p.name for p in tmp_path.glob("report-*.png")) == ["report-timeline-x86_64-k3s-1.png",
+                                                                      "report-timelines.png"]
+    for c in pagecheck.check_page(page, WIDTHS):
+        assert c.problems == [], f"at {c.width} px"
+        assert [i["el"] for i in c.measured["images"]] == [
+            'img[alt="used memory per distro and arch"]',
+            'img[alt="used memory over time, every cell on the same scales"]',
+            'img[alt="used memory over time, x86_64-k3s-1"]']
+        assert all(i["width"] <= c.measured["clientWidth"] for i in c.measured["images"])
+    assert page.read_text().count("its result has no per-sample series") == 4
 
 
 @needs_chromium
