@@ -13,6 +13,7 @@ api-failed, api-ms) so that what is drawn can be checked without looking at pixe
 from __future__ import annotations
 
 import base64
+import glob
 import html
 import re
 from collections.abc import Iterable, Sequence
@@ -271,8 +272,10 @@ def fleet_figure(tls: Sequence[Timeline]) -> Figure:
     lo, hi = min(tl.t_min for tl in tls), max(tl.t_max for tl in tls)
     axes[0][0].set_xlim(lo - 0.02 * (hi - lo), hi + 0.02 * (hi - lo))
     axes[0][0].set_ylim(0, max(max(tl.mem_total_mib, tl.used_max) for tl in tls) * 1.1)
-    for ax in axes[-1]:
-        ax.set_xlabel("s since install start", fontsize=7)
+    for col in range(ncols):  # the lowest shown axes of each column carries the x axis' labels
+        lowest = max(row for row in range(nrows) if row * ncols + col < len(tls))
+        axes[lowest][col].xaxis.set_tick_params(labelbottom=True)
+        axes[lowest][col].set_xlabel("s since install start", fontsize=7)
     for ax in axes[:, 0]:
         ax.set_ylabel("used MiB", fontsize=7)
     plt_lines = _legend_handles(tls)
@@ -316,8 +319,13 @@ def _safe(name: str) -> str:
 
 def write(results: Iterable[dict[str, Any]], stem: Path) -> Drawn:
     """<stem>-timeline-<cell>.png for each result with series and <stem>-timelines.png for all of
-    them; nothing is drawn for results without series (they are listed in `without`)."""
+    them, replacing those of an earlier drawing; nothing is drawn for results without series (they
+    are listed in `without`)."""
     results = list(results)
+    # A redrawn report (make report) must not keep the timelines of cells it no longer has.
+    for old in (*stem.parent.glob(f"{glob.escape(stem.name)}-timeline-*.png"),
+                stem.with_name(f"{stem.name}-timelines.png")):
+        old.unlink(missing_ok=True)
     timelines: list[Timeline] = []
     without: list[str] = []
     for r in results:

@@ -111,6 +111,17 @@ def test_the_small_multiples_share_their_scales_across_cells() -> None:
     timeline._plt().close(fig)
 
 
+def test_in_a_ragged_last_row_each_columns_lowest_cell_carries_the_time_axis() -> None:
+    tls = [timeline.timeline_of(docker_fits(f"x86_64-docker-{i}")) for i in range(1, 6)]
+    fig = timeline.fleet_figure([t for t in tls if t is not None])  # 4 columns: 4 cells, then 1
+    fig.canvas.draw()
+    shown = [ax for ax in fig.axes if ax.get_visible()]
+    labelled = [bool(ax.get_xlabel()) and any(t.get_visible() and t.get_text() for t in ax.get_xticklabels())
+                for ax in shown]
+    assert labelled == [False, True, True, True, True]
+    timeline._plt().close(fig)
+
+
 def test_a_result_without_series_has_no_timeline_and_the_page_says_so(tmp_path: Path) -> None:
     old = fake_result("x86_64-bare-1", "bare")
     assert timeline.timeline_of(old) is None
@@ -135,6 +146,16 @@ def test_cells_with_series_get_their_pngs_and_the_others_are_named(tmp_path: Pat
     section = timeline.html_section(drawn)
     assert section.count("<img") == 3
     assert "x86_64-bare-1 (kit 0.1.0, ok): its result has no per-sample series" in section
+
+
+def test_a_redrawn_report_drops_the_timelines_of_cells_it_no_longer_has(tmp_path: Path) -> None:
+    timeline.write([k3s_oom(), docker_fits()], tmp_path / "report")
+    (tmp_path / "report-notes.png").write_bytes(PNG)  # not a timeline: left alone
+    timeline.write([docker_fits()], tmp_path / "report")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report-notes.png", "report-timeline-x86_64-docker-1.png",
+                                                          "report-timelines.png"]
+    timeline.write([fake_result("x86_64-bare-1", "bare")], tmp_path / "report")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report-notes.png"]
 
 
 @pytest.mark.parametrize(("change", "message"), [
