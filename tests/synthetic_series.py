@@ -57,11 +57,11 @@ def k3s_oom(cell: str = "x86_64-k3s-1") -> dict[str, Any]:
                    "workload": _phase(330, 30, work_used, work_api, mem_total)}
     r["phases"]["os"]["series"]["t_s"] = [-60.0 + INTERVAL_S * i for i in range(12)]  # before the install
     r["events"] = [
-        {"t_s": 0, "kind": "install_start", "detail": None},
-        {"t_s": 95, "kind": "install_end", "detail": None},
-        {"t_s": 128, "kind": "ready", "detail": None},
+        {"t_s": 0, "kind": "install_start", "detail": ""},
+        {"t_s": 95, "kind": "install_end", "detail": ""},
+        {"t_s": 128, "kind": "ready", "detail": ""},
         {"t_s": 300, "kind": "workload_deployed", "detail": "mysql:8.4"},
-        {"t_s": 365, "kind": "workload_ready", "detail": None},
+        {"t_s": 365, "kind": "workload_ready", "detail": ""},
         {"t_s": 418, "kind": "oom_kill", "detail": "mysqld"},
         {"t_s": 420, "kind": "api_first_failure", "detail": "curl: (28) Operation timed out"},
         {"t_s": 445, "kind": "api_last_failure", "detail": "curl: (28) Operation timed out"},

@@ -185,8 +185,6 @@ def test_the_report_turns_a_bad_series_into_its_own_error(tmp_path: Path) -> Non
         report.render(rows, None, tmp_path / "r.png", None, "t")
 
 
-@pytest.mark.xfail(strict=True, reason="result-v2.json does not admit series and events yet; the kit's series "
-                   "(issue 13) adds them: then this passes, and the mark goes")
 def test_the_command_line_draws_timelines_from_result_files(tmp_path: Path) -> None:
     (tmp_path / "k3s.json").write_text(json.dumps(k3s_oom()))
     assert report.main([str(tmp_path / "k3s.json"), "--html", str(tmp_path / "report.html")]) == 0
