@@ -264,7 +264,8 @@ def test_guest_json_names_the_acceleration_from_systemd_detect_virt(tmp_path: Pa
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     stub = bin_dir / "systemd-detect-virt"
-    stub.write_text(f"#!/bin/sh\n[ \"$1\" = --vm ] || exit 9\n{'echo ' + prints if prints else ':'}\nexit {exit_code}\n")
+    body = f"echo {prints}" if prints else ":"
+    stub.write_text(f"#!/bin/sh\n[ \"$1\" = --vm ] || exit 9\n{body}\nexit {exit_code}\n")
     stub.chmod(0o755)
     script = f". '{KIT_DIR / 'lib' / 'common.sh'}'; guest_json"
     proc = subprocess.run(["sh", "-c", script], capture_output=True, text=True, check=True, timeout=30,
