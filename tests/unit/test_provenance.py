@@ -111,3 +111,13 @@ def test_the_recovery_from_the_state_stamps_the_provenance_the_component_registe
     del comp["outputs"]
     assert recover_results(dep)[cell]["provenance"] == {"guest": GUEST}
     assert BENCH in comp["urn"] and comp["urn"].startswith(PREFIX)
+
+
+def test_the_vm_harness_stamps_its_own_machine_and_marks_a_fault_run() -> None:
+    from tests.vm.helpers import harness_stamp
+
+    fault = harness_stamp(kit_output("x86_64-bare-1"), "fault-oom")
+    validate_result(fault)
+    assert fault["provenance"] == {"guest": GUEST, "kit_hash": kit_hash(), "fault": "fault-oom",
+                                   "machine": {"backend": "qemu", "memory_mib": 1024, "vcpus": 1}}
+    assert "fault" not in harness_stamp(kit_output("x86_64-bare-1"), "bare")["provenance"]
