@@ -547,7 +547,9 @@ def _fit_html(lines: Sequence[str]) -> str:
             tag = "th" if line.startswith("| distro |") else "td"
             out.append("<tr>" + "".join(f"<{tag}>{html.escape(c.strip())}</{tag}>"
                                         for c in line.strip("|").split("|")) + "</tr>")
-        elif line.startswith(("- ", "**")):  # the setups legend, the mix warning, cells without a result
+        elif line.startswith("**"):  # the mixed-setups warning
+            out.append(f"<p><strong>{html.escape(line.strip('*'))}</strong></p>")
+        elif line.startswith("- "):  # the setups legend, cells without a result
             out.append(f"<p>{html.escape(line)}</p>")
     return "".join(f"<table>{x}</table>" if x.startswith("<tr>") else x
                    for x in _group_rows(out))

@@ -100,6 +100,11 @@ def test_the_committed_folder_filtered_to_one_kit_without_faults_gives_one_measu
     # Without --exclude-faults the same kit's fault runs pool in: oom and not_ready rows.
     assert report.main([str(QEMU), "--kit", "0.1.3", "--markdown", str(md)]) == 0
     assert "ok 1, oom 1" in md.read_text() and "not_ready 1, ok 1" in md.read_text()
+    # All kits: the page carries the warning and the legend too.
+    page = tmp_path / "r.html"
+    assert report.main([str(QEMU), "--html", str(page), "--markdown", str(md)]) == 0
+    assert "<p><strong>Mixed setups: 4 setups, differing in kit." in page.read_text()
+    assert "<p>- S4: kit 0.1.3 (hash unknown); backend unknown; machine unknown; accel unknown</p>" in page.read_text()
 
 
 def test_a_result_that_says_it_is_a_fault_run_is_excluded(tmp_path: Path) -> None:
