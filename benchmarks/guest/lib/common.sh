@@ -322,7 +322,9 @@ wait_boot_finished() { # SECONDS
 # AWS Nitro, none on bare metal, and exits 1 with "none" (systemd src/basic/virt.c: the CPUID table
 # has "KVMKVMKVM" -> kvm and "TCGTCGTCGTCG" -> qemu; without CPUID, on aarch64, the DMI table is read
 # from product_name first, which QEMU's virt machine sets to "KVM Virtual Machine" under KVM and
-# "QEMU Virtual Machine" under TCG, hw/arm/virt.c:virt_build_smbios). --vm leaves containers out.
+# "QEMU Virtual Machine" under TCG, hw/arm/virt.c:virt_build_smbios; booted without firmware
+# tables, an aarch64 guest has only the device tree, and says qemu under KVM too). --vm leaves
+# containers out.
 # Without systemd-detect-virt the accel is unknown: the kit does not guess.
 guest_json() {
   _gj_virt=$(timeout 10 systemd-detect-virt --vm 2>/dev/null) || :
