@@ -144,7 +144,7 @@ def test_the_2022_figures_sit_on_bars_of_their_own_formula_and_the_legend_names_
     legacy = {(b.phase, b.offset) for b in report.BARS if b.formula == report.FORMULA_LEGACY}
     for m in marks:
         assert m.formula == report.FORMULA_LEGACY
-        assert any(m.phase == phase and m.x - offset in (0, 1) for phase, offset in legacy)
+        assert any(m.phase == phase and round(m.x - offset, 9) in (0, 1) for phase, offset in legacy)
     fig = report._figure(rows)
     try:
         texts = [t.get_text() for t in fig.legends[0].get_texts()]
