@@ -33,7 +33,7 @@ for cell in cells:
     benchmarks[cell.name] = WorkloadBenchmark(cell.name, WorkloadBenchmarkArgs(
         cell=cell.name, host=instance.host, command=commands.benchmark, after=[bootstrap],
         triggers=[digest], deleted_with=instance.machine,
-        replace_with=[instance.machine or bootstrap.command]))
+        replace_with=[instance.machine or bootstrap.command], kit_hash=digest, machine=instance.provenance))
     instances[cell.name] = instance.description
 
 results = pulumi.Output.all(**{name: b.result for name, b in benchmarks.items()})

@@ -17,6 +17,7 @@ from components.config import FleetSpec
 from components.host import Host
 from components.hosts import ExistingHost, ExistingHostArgs
 from components.libvirt import (
+    VCPUS,
     LibvirtInstance,
     LibvirtInstanceArgs,
     LibvirtPlatform,
@@ -31,6 +32,8 @@ class Instance:
     # The resource whose deletion takes the machine with it (None: the machine outlives the stack).
     machine: pulumi.Resource | None
     description: pulumi.Output[dict[str, Any]]
+    # What the program asked for, as the result's provenance.machine records it (result-v2.json).
+    provenance: dict[str, Any]
 
 
 class Backend:
@@ -63,7 +66,8 @@ class Backend:
                 private_key=self.private_key, tags=fleet_tags(spec.stack, spec.run_id, spec.expires_at, cell.name),
                 replacement_trigger=fingerprint, disk_gib=spec.disk_gib, spot=spec.spot, after=after))
             return Instance(aws_vm.host, aws_vm.instance, aws_vm.host.address.apply(
-                lambda a: {"backend": "aws", "arch": cell.arch, "address": a, "instanceType": itype}))
+                lambda a: {"backend": "aws", "arch": cell.arch, "address": a, "instanceType": itype}),
+                {"backend": "aws", "instance_type": itype, "memory_mib": cell.memory_mib})
         if spec.backend == "libvirt":
             vm = LibvirtInstance(cell.name, LibvirtInstanceArgs(
                 stack=spec.stack, cell=cell.name, arch=cell.arch, platform=self.platform, user_data=self.user_data,
@@ -71,9 +75,11 @@ class Backend:
                 host_arch=spec.libvirt_host_arch, replacement_trigger=fingerprint, memory_mib=cell.memory_mib,
                 disk_gib=spec.disk_gib, after=after))
             return Instance(vm.host, vm.domain, vm.host.address.apply(
-                lambda a: {"backend": "libvirt", "arch": cell.arch, "address": a, "memoryMiB": cell.memory_mib}))
+                lambda a: {"backend": "libvirt", "arch": cell.arch, "address": a, "memoryMiB": cell.memory_mib}),
+                {"backend": "libvirt", "memory_mib": cell.memory_mib, "vcpus": VCPUS})
         assert cell.host is not None, "config assigns every hosts-backend cell a host"
         entry = cell.host
         existing = ExistingHost(cell.name, ExistingHostArgs(entry=entry, private_key=self.private_key))
         return Instance(existing.host, None, pulumi.Output.from_input(
-            {"backend": "hosts", "arch": cell.arch, "address": entry.address, "hostName": entry.name}))
+            {"backend": "hosts", "arch": cell.arch, "address": entry.address, "hostName": entry.name}),
+            {"backend": "hosts", "host": entry.name})

@@ -15,6 +15,7 @@ from components.host import Host
 from components.libvirt_cdrom import domain_xml
 
 GIB = 1024**3
+VCPUS = 1  # every libvirt guest: the 2022 VMs had one vCPU
 
 
 def guest_address(network_cidr: str, index: int) -> str:
@@ -128,7 +129,7 @@ class LibvirtInstance(pulumi.ComponentResource):
             f"{name}-vm",
             name=f"k8sf-{args.stack}-{args.cell}",
             memory=args.memory_mib,
-            vcpu=1,
+            vcpu=VCPUS,
             arch=shape.arch,
             machine=shape.machine,
             type=shape.type,

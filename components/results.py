@@ -72,6 +72,28 @@ def no_result(cell: str, error: str, **known: Any) -> dict[str, Any]:
     return {"schema": RESULT_SCHEMA_V2, "status": NO_RESULT, "cell": cell, "error": error, **extra}
 
 
+def provenance_stamp(kit_hash: str | None, machine: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The program's part of a result's provenance (result-v2.json, $defs/provenance): the kit's
+    content hash, and the machine the program asked for."""
+    out: dict[str, Any] = {}
+    if kit_hash:
+        out["kit_hash"] = kit_hash
+    if machine:
+        out["machine"] = dict(machine)
+    return out
+
+
+def stamp(result: Mapping[str, Any], kit_hash: str | None, machine: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The result with the program's provenance merged into what the kit recorded (its `guest`
+    part). Only v2 documents carry provenance: a v1 result is returned as it was."""
+    doc = dict(result)
+    extra = provenance_stamp(kit_hash, machine)
+    if doc.get("schema") != RESULT_SCHEMA_V2 or not extra:
+        return doc
+    doc["provenance"] = {**(doc.get("provenance") or {}), **extra}
+    return doc
+
+
 def parse_result(stdout: str, cell: str) -> dict[str, Any]:
     """The cell's result as the program keeps it: output that is no result becomes that cell's
     no_result, with the reason. It runs inside an apply, where an exception would fail the whole

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from components.results import no_result, parse_result
+from components.results import no_result, parse_result, stamp
 
 BENCHMARK_COMPONENT = "k8s-footprint:index:WorkloadBenchmark"
 COMMAND = "command:remote:Command"
@@ -83,6 +83,10 @@ def recover_results(export: Mapping[str, Any], events: Iterable[Mapping[str, Any
                for op in dep.get("pending_operations") or [] if isinstance(op, Mapping)}
     errors = engine_errors(events)
     cells = {_name(str(r["urn"])): str(r["urn"]) for r in resources if r.get("type") == BENCHMARK_COMPONENT}
+    # The provenance the program registered on each WorkloadBenchmark component (components/benchmark.py):
+    # the kit's hash and the machine asked for. Missing when the component's outputs never resolved.
+    stamps = {_name(str(r["urn"])): (r.get("outputs") or {}).get("provenance") or {}
+              for r in resources if r.get("type") == BENCHMARK_COMPONENT}
     results: dict[str, dict[str, Any]] = {}
     for r in resources:
         cell = _benchmark_cell(r)
@@ -95,7 +99,9 @@ def recover_results(export: Mapping[str, Any], events: Iterable[Mapping[str, Any
                 results[cell] = no_result(cell, "the benchmark's stdout is a secret in the state; "
                                                 "export it with --show-secrets")
                 continue
-        results[cell] = parse_result(stdout if isinstance(stdout, str) else "", cell)
+        mark = stamps.get(cell) or {}
+        results[cell] = stamp(parse_result(stdout if isinstance(stdout, str) else "", cell),
+                              mark.get("kit_hash"), mark.get("machine"))
     for cell, component in sorted(cells.items()):
         if cell in results:
             continue

@@ -177,6 +177,13 @@ def test_bare_bootstrap_and_benchmark_for_real_give_a_valid_result(kit: Kit) -> 
     for phase in ("os", "idle"):
         pcp = result["phases"][phase]["pcp_free_mib"]
         assert 0 <= pcp["median"] <= pcp["max"]
+    # What this machine says about itself (systemd-detect-virt --vm prints "kvm" here, a KVM guest).
+    guest = result["provenance"]["guest"]
+    assert guest["vcpus"] == len(os.sched_getaffinity(0))
+    detected = shutil.which("systemd-detect-virt")
+    if detected:
+        virt = subprocess.run([detected, "--vm"], capture_output=True, text=True, check=False).stdout.strip()
+        assert guest["virt"] == virt
     assert json.loads((kit.state / "result.json").read_text()) == result  # kept on the guest too
     assert kit.run("result").stdout == bench.stdout
 
@@ -240,3 +247,27 @@ def test_oom_log_count_counts_system_and_cgroup_kills_and_nothing_else(tmp_path:
     proc = subprocess.run(["sh", "-c", script], capture_output=True, text=True, check=True, timeout=30,
                           env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"})
     assert proc.stdout.strip() == "3"
+
+
+@pytest.mark.parametrize(("prints", "exit_code", "virt", "accel"), [
+    # What systemd-detect-virt --vm prints (systemd src/basic/virt.c): "kvm" for qemu with KVM,
+    # "qemu" for qemu without it (TCG: the CPUID signature "TCGTCGTCGTCG", or DMI "QEMU Virtual
+    # Machine"), "amazon" on AWS Nitro, "none" with exit 1 on bare metal.
+    ("kvm", 0, "kvm", "kvm"),
+    ("qemu", 0, "qemu", "tcg"),
+    ("amazon", 0, "amazon", "hypervisor"),
+    ("none", 1, "none", "none"),
+    ("", 127, None, "unknown"),  # not installed: the shell prints nothing on stdout
+])
+def test_guest_json_names_the_acceleration_from_systemd_detect_virt(tmp_path: Path, prints: str, exit_code: int,
+                                                                    virt: str | None, accel: str) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    stub = bin_dir / "systemd-detect-virt"
+    body = f"echo {prints}" if prints else ":"
+    stub.write_text(f"#!/bin/sh\n[ \"$1\" = --vm ] || exit 9\n{body}\nexit {exit_code}\n")
+    stub.chmod(0o755)
+    script = f". '{KIT_DIR / 'lib' / 'common.sh'}'; guest_json"
+    proc = subprocess.run(["sh", "-c", script], capture_output=True, text=True, check=True, timeout=30,
+                          env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"})
+    assert json.loads(proc.stdout) == {"virt": virt, "accel": accel, "vcpus": len(os.sched_getaffinity(0))}

@@ -99,4 +99,7 @@ def test_unparseable_output_is_that_cells_no_result_under_the_mocks(mocks: Fleet
     summary = resolve(program["summary"])
     assert "| x86_64-k3s-1 | no_result: x86_64-k3s-1: the guest kit printed no JSON result" in summary
     assert summary == summary_table(results)
-    assert parse_result("Segmentation fault\n", "x86_64-k3s-1") == broken
+    # The same no_result, with the provenance the program stamps on every v2 document (test_provenance.py).
+    assert parse_result("Segmentation fault\n", "x86_64-k3s-1") == {k: v for k, v in broken.items()
+                                                                      if k != "provenance"}
+    assert broken["provenance"]["machine"] == {"backend": "libvirt", "memory_mib": 1024, "vcpus": 1}

@@ -17,6 +17,7 @@ import pytest
 
 from components.commands import KIT_DIR, BenchPlan, cell_commands, kit_hash
 from tests.vm import images, qemu, workload_image
+from tests.vm.helpers import harness_stamp
 
 KIT_VERSION = (KIT_DIR / "VERSION").read_text().strip()
 
@@ -85,7 +86,8 @@ def save_result(result: dict[str, Any], arch: str, name: str) -> None:
         return
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{time.strftime('%Y-%m-%d')}-{arch}-{name}-kit{KIT_VERSION}.json"
-    path.write_text(json.dumps(result, indent=2) + "\n")
+    path.write_text(json.dumps(harness_stamp(result, name), indent=2) + "\n")
+
 
 
 def plan(arch: str, distro: str, **kw: Any) -> BenchPlan:

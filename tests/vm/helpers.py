@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from components.commands import kit_hash
+from components.results import stamp
 from components.schema import validate_result
 
 
@@ -21,3 +23,13 @@ def assert_sound(result: dict[str, Any], arch: str, log: str = "") -> None:
     assert result["timings_s"]["bootstrap"] is not None and result["timings_s"]["ready"] is not None
     assert result["timings_s"]["settle"] > 0
     assert result["phases"]["idle"]["samples"] == 5
+
+
+def harness_stamp(result: dict[str, Any], name: str) -> dict[str, Any]:
+    """What the program would stamp (components/results.py:stamp), for the harness's own machine:
+    qemu started here with 1 vCPU and 1024 MiB (tests/vm/qemu.py:boot's defaults). A fault run
+    says so, so that the report's --exclude-faults needs no file name."""
+    doc = stamp(result, kit_hash(), {"backend": "qemu", "memory_mib": 1024, "vcpus": 1})
+    if name.startswith("fault-") and "provenance" in doc:
+        doc["provenance"]["fault"] = name
+    return doc

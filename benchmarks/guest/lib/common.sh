@@ -329,6 +329,28 @@ wait_boot_finished() { # SECONDS
   esac
 }
 
+# What the guest itself says about the machine it runs on, for the result's provenance.guest.
+# `systemd-detect-virt --vm` prints kvm for qemu with KVM, qemu for qemu without it (TCG), amazon on
+# AWS Nitro, none on bare metal, and exits 1 with "none" (systemd src/basic/virt.c: the CPUID table
+# has "KVMKVMKVM" -> kvm and "TCGTCGTCGTCG" -> qemu; without CPUID, on aarch64, the DMI table is read
+# from product_name first, which QEMU's virt machine sets to "KVM Virtual Machine" under KVM and
+# "QEMU Virtual Machine" under TCG, hw/arm/virt.c:virt_build_smbios; booted without firmware
+# tables, an aarch64 guest has only the device tree, and says qemu under KVM too). --vm leaves
+# containers out.
+# Without systemd-detect-virt the accel is unknown: the kit does not guess.
+guest_json() {
+  _gj_virt=$(timeout 10 systemd-detect-virt --vm 2>/dev/null) || :
+  case "$_gj_virt" in
+    kvm) _gj_accel=kvm ;;
+    qemu) _gj_accel=tcg ;;
+    none) _gj_accel=none ;;
+    '') _gj_accel=unknown ;;
+    *) _gj_accel=hypervisor ;;
+  esac
+  printf '{"virt":%s,"accel":"%s","vcpus":%s}' "$(json_str "$_gj_virt" nullable)" "$_gj_accel" \
+    "$(json_num "$(nproc 2>/dev/null || :)")"
+}
+
 # Quiet the machine for the run: no swap, no background upgrades or snap refreshes.
 quiet_machine() {
   swapoff -a 2>/dev/null || :
