@@ -41,6 +41,7 @@ TOOLS=(
   "language-python|pulumi-language-python|github.com/pulumi/pulumi/sdk/python/cmd/pulumi-language-python/v3|github.com/pulumi/pulumi/sdk/v3/go/common/version.Version|github.com/pulumi/pulumi/sdk/python/cmd/pulumi-language-python/v3|keep|github.com/pulumi/pulumi/sdk/v3:python/cmd/pulumi-language-python-exec"
   "command|pulumi-resource-command|github.com/pulumi/pulumi-command/provider/cmd/pulumi-resource-command|github.com/pulumi/pulumi-command/provider/pkg/version.Version|github.com/pulumi/pulumi-command/provider|strip|-"
   "libvirt|pulumi-resource-libvirt|github.com/pulumi/pulumi-libvirt/provider/cmd/pulumi-resource-libvirt|github.com/pulumi/pulumi-libvirt/provider/pkg/version.Version|github.com/pulumi/pulumi-libvirt/provider|strip|-"
+  "tls|pulumi-resource-tls|github.com/pulumi/pulumi-tls/provider/v5/cmd/pulumi-resource-tls|github.com/pulumi/pulumi-tls/provider/v5/pkg/version.Version|github.com/pulumi/pulumi-tls/provider/v5|strip|-"
 )
 
 command -v "$GO" >/dev/null || die "no go client on PATH (Go >= 1.26.6 is needed; on this project's machines: /usr/local/go/bin)"
@@ -103,14 +104,26 @@ extract_upstreams() {
     [[ -z $dir || $dir == \#* ]] && continue
     clone=$PULUMI_TOOLS_GIT_DIR/$repo
     mkdir -p "$work/$dir"
-    # The tree of that folder alone, without test data: a partial clone may lack those blobs,
-    # and no build reads them.
-    if [[ $subdir == . ]]; then
-      git -C "$clone" archive --format=tar "$commit" -- . ':(exclude,glob)**/testdata/**' | tar -x -C "$work/$dir"
-    else
-      git -C "$clone" archive --format=tar "$commit:$subdir" -- . ':(exclude,glob)**/testdata/**' |
-        tar -x -C "$work/$dir"
+    # The tree of that folder alone, without test data: a partial clone may lack those blobs, and
+    # no build reads them. git 2.39's `archive` reads excluded blobs all the same and fails on a
+    # missing one, so the files are checked out through an index of our own instead. A blob that
+    # the clone lacks outside testdata/ is left out and named in the log: if the build needs it,
+    # go build fails naming the file. Submodule entries (mode 160000) have no content here.
+    local tree=$commit listing index missing
+    [[ $subdir == . ]] || tree=$commit:$subdir
+    listing=$(mktemp) index=$(mktemp -u)
+    git -C "$clone" ls-tree -r --full-tree "$tree" | awk -F '\t' '$1 !~ /^160000 / && $2 !~ /(^|\/)testdata\//' >"$listing"
+    missing=$(awk '{print $3}' "$listing" | git -C "$clone" cat-file --batch-check | awk '$2 == "missing" {print $1}')
+    if [[ -n $missing ]]; then
+      grep -F -f <(printf '%s\n' "$missing") "$listing" | cut -f2 | sed "s|^|$name: not in the clone, left out: $repo |" >&2
+      grep -v -F -f <(printf '%s\n' "$missing") "$listing" >"$listing.keep"
+      mv "$listing.keep" "$listing"
     fi
+    GIT_INDEX_FILE=$index git --git-dir="$(git -C "$clone" rev-parse --absolute-git-dir)" --work-tree="$work/$dir" \
+      update-index --index-info <"$listing"
+    GIT_INDEX_FILE=$index git --git-dir="$(git -C "$clone" rev-parse --absolute-git-dir)" --work-tree="$work/$dir" \
+      checkout-index -a -f
+    rm -f "$listing" "$index"
     log "$name: $repo $tag ($commit) $subdir -> $work/$dir"
   done < "$here/$name/upstream.txt"
 }
