@@ -22,11 +22,14 @@ replace github.com/pulumi/pulumi-terraform-bridge/v3 => ./bridge
 
 tool github.com/pulumi/pulumi-tls/provider/v5/cmd/pulumi-resource-tls
 
-require github.com/pulumi/pulumi-tls/provider/v5 v5.3.0
+require (
+	github.com/pulumi/pulumi-tls/provider/v5 v5.3.0
+	github.com/pulumi/pulumi/pkg/v3 v3.213.0
+)
 
 require (
-	github.com/hashicorp/terraform-provider-tls/shim v0.0.0 // indirect
 	github.com/hashicorp/terraform-provider-tls v1.2.1-0.20260130152455-857b38cda3fc // indirect
+	github.com/hashicorp/terraform-provider-tls/shim v0.0.0 // indirect
 	github.com/pulumi/pulumi-terraform-bridge/v3 v3.119.0 // indirect
 	github.com/pulumi/pulumi/sdk/v3 v3.213.0 // indirect
 )
@@ -107,7 +110,6 @@ require (
 	github.com/hashicorp/terraform-plugin-go v0.29.0 // indirect
 	github.com/hashicorp/terraform-plugin-log v0.10.0 // indirect
 	github.com/hashicorp/terraform-plugin-sdk/v2 v2.38.1 // indirect
-	github.com/hashicorp/terraform-provider-tls v1.2.1-0.20260130152455-857b38cda3fc // indirect
 	github.com/hashicorp/terraform-registry-address v0.4.0 // indirect
 	github.com/hashicorp/terraform-svchost v0.1.1 // indirect
 	github.com/hashicorp/yamux v0.1.2 // indirect
@@ -161,7 +163,6 @@ require (
 	github.com/pulumi/inflector v0.2.1 // indirect
 	github.com/pulumi/pulumi-java/pkg v1.12.0 // indirect
 	github.com/pulumi/pulumi-yaml v1.19.1 // indirect
-	github.com/pulumi/pulumi/pkg/v3 v3.213.0 // indirect
 	github.com/rivo/uniseg v0.4.4 // indirect
 	github.com/rogpeppe/go-internal v1.14.1 // indirect
 	github.com/russross/blackfriday/v2 v2.1.0 // indirect
