@@ -52,7 +52,7 @@ key=$({
   printf '%s\n' "$go_version"
   # Relative names only: the key must not depend on where the checkout is (a worktree elsewhere
   # would otherwise rebuild everything).
-  (cd "$here" && sha256sum build.sh)
+  (cd "$here" && sha256sum build.sh extract.sh)
   for t in "${TOOLS[@]}"; do
     name=${t%%|*}
     (cd "$here" && find "$name" -type f -print0 | sort -z | xargs -0 sha256sum)
@@ -104,26 +104,12 @@ extract_upstreams() {
     [[ -z $dir || $dir == \#* ]] && continue
     clone=$PULUMI_TOOLS_GIT_DIR/$repo
     mkdir -p "$work/$dir"
-    # The tree of that folder alone, without test data: a partial clone may lack those blobs, and
-    # no build reads them. git 2.39's `archive` reads excluded blobs all the same and fails on a
-    # missing one, so the files are checked out through an index of our own instead. A blob that
-    # the clone lacks outside testdata/ is left out and named in the log: if the build needs it,
-    # go build fails naming the file. Submodule entries (mode 160000) have no content here.
-    local tree=$commit listing index missing
-    [[ $subdir == . ]] || tree=$commit:$subdir
-    listing=$(mktemp) index=$(mktemp -u)
-    git -C "$clone" ls-tree -r --full-tree "$tree" | awk -F '\t' '$1 !~ /^160000 / && $2 !~ /(^|\/)testdata\//' >"$listing"
-    missing=$(awk '{print $3}' "$listing" | git -C "$clone" cat-file --batch-check | awk '$2 == "missing" {print $1}')
-    if [[ -n $missing ]]; then
-      grep -F -f <(printf '%s\n' "$missing") "$listing" | cut -f2 | sed "s|^|$name: not in the clone, left out: $repo |" >&2
-      grep -v -F -f <(printf '%s\n' "$missing") "$listing" >"$listing.keep"
-      mv "$listing.keep" "$listing"
+    # The tree of that folder alone, without test data (extract.sh says why not `git archive`).
+    if [[ $subdir == . ]]; then
+      bash "$here/extract.sh" "$clone" "$commit" "$work/$dir" "$name: $repo"
+    else
+      bash "$here/extract.sh" "$clone" "$commit:$subdir" "$work/$dir" "$name: $repo"
     fi
-    GIT_INDEX_FILE=$index git --git-dir="$(git -C "$clone" rev-parse --absolute-git-dir)" --work-tree="$work/$dir" \
-      update-index --index-info <"$listing"
-    GIT_INDEX_FILE=$index git --git-dir="$(git -C "$clone" rev-parse --absolute-git-dir)" --work-tree="$work/$dir" \
-      checkout-index -a -f
-    rm -f "$listing" "$index"
     log "$name: $repo $tag ($commit) $subdir -> $work/$dir"
   done < "$here/$name/upstream.txt"
 }
