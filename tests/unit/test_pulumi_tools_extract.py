@@ -70,7 +70,9 @@ def test_a_subfolder_is_checked_out_at_the_root_of_dest(tmp_path: Path) -> None:
     assert proc.stderr.strip() == "tls: repo: not in the clone, left out: tests/meta.json"
 
 
-def test_an_unknown_tree_fails(tmp_path: Path) -> None:
+def test_an_unknown_tree_fails_with_git_s_reason_and_writes_nothing(tmp_path: Path) -> None:
     clone, _ = make_clone(tmp_path)
     proc = extract(clone, "0" * 40, tmp_path / "out")
     assert proc.returncode != 0
+    assert "not a tree object" in proc.stderr, proc.stderr
+    assert not (tmp_path / "out").exists()
