@@ -205,10 +205,12 @@ def _run(engine: Engine, lv: Libvirt, paths: dict[str, str]) -> None:
         assert cidata, "no cloud-init ISO was created"
         # The ISO's user-data carries the real key's public half (the cidata volume is an ISO 9660
         # image; user-data is stored in it as plain bytes).
-        iso = engine.workdir / "cidata.iso"
-        lv.virsh("vol-download", "--pool", POOL, str(cidata[0]["inputs"]["name"]), str(iso), timeout=300)
-        assert public.split()[1].encode() in iso.read_bytes(), "the cloud-init ISO lacks the stack key's public half"
-        engine.note(f"{cidata[0]['inputs']['name']}: carries {public.split()[0]} {public.split()[1][:16]}...")
+        for disk in cidata:
+            name = str(disk["inputs"]["name"])
+            iso = engine.workdir / name
+            lv.virsh("vol-download", "--pool", POOL, name, str(iso), timeout=300)
+            assert public.split()[1].encode() in iso.read_bytes(), f"{name} lacks the stack key's public half"
+            engine.note(f"{name}: carries {public.split()[0]} {public.split()[1][:16]}...")
     finally:
         down = engine.run(["destroy", "--yes", "--skip-preview", "--stack", STACK,
                            "--config-file", str(engine.config_file)], timeout=1800, check=False)
