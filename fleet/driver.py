@@ -133,10 +133,11 @@ class Cli:
         self._n = 0
 
     def run(self, args: Sequence[str], *, forward: bool = False, stdin: str | None = None,
-            stream_stdout: bool = True) -> CliResult:
+            stream_stdout: bool = True, extra_env: dict[str, str] | None = None) -> CliResult:
         """Run `pulumi ARGS`, streaming its output through say().
 
         forward: pass the first signal of the run to this child (only `up` should be cancelled).
+        extra_env: set for this command alone, over the driver's environment.
         A second signal raises Abandoned after the wait, with the child left running."""
         self._n += 1
         logs = self.artifacts / "cli"
@@ -145,7 +146,7 @@ class Cli:
         out_path, err_path = stem.with_suffix(".out"), stem.with_suffix(".err")
         argv = [self.exe, *args, "--non-interactive"]
         with out_path.open("w") as out, err_path.open("w") as err:
-            proc = subprocess.Popen(argv, cwd=self.cwd, env=self.env, stdout=out, stderr=err,
+            proc = subprocess.Popen(argv, cwd=self.cwd, env={**self.env, **(extra_env or {})}, stdout=out, stderr=err,
                                     stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
                                     start_new_session=True, text=True)
         self._write_record(proc.pid, argv, cancel_sent=False)
@@ -283,7 +284,11 @@ class CliStack:
     def up(self) -> None:
         # The engine's events, as JSON lines: a failed cell's error, by its urn (fleet/recover.py).
         events = str(event_log(self.cli.artifacts))
-        self._ok(["up", "--yes", "--skip-preview", "--color", "never", "--event-log", events], forward=True)
+        # The CLI has --event-log only while PULUMI_DEBUG_COMMANDS is true, and refuses it otherwise
+        # (pkg/v3@v3.274.0 cmd/pulumi/operations/up.go:1023-1028); the Automation API sets it too
+        # (pulumi/automation/_stack.py:1476 in the pinned SDK 3.272.0).
+        self._ok(["up", "--yes", "--skip-preview", "--color", "never", "--event-log", events], forward=True,
+                 extra_env={"PULUMI_DEBUG_COMMANDS": "true"})
 
     def outputs(self) -> dict[str, Any]:
         # Without --show-secrets: a secret output stays "[secret]" in the artifacts.

@@ -24,9 +24,9 @@ PASSPHRASE = "k8sf-e2e-not-a-secret"
 TOOLS = ("cli", "language-python", "command")
 
 
-def tools_bin() -> tuple[Path | None, str]:
+def tools_bin(tools: tuple[str, ...] = TOOLS) -> tuple[Path | None, str]:
     """The folder of built tools, or None and why not (asks build.sh, which builds nothing here)."""
-    proc = subprocess.run(["bash", str(BUILD_SCRIPT), "--where", *TOOLS], capture_output=True, text=True, timeout=120,
+    proc = subprocess.run(["bash", str(BUILD_SCRIPT), "--where", *tools], capture_output=True, text=True, timeout=120,
                           check=False)
     where = proc.stdout.strip().splitlines()
     if proc.returncode != 0 or not where:
@@ -43,6 +43,9 @@ class Engine:
     bin_dir: Path
     workdir: Path
     transcript: list[str] = field(default_factory=list)
+    # Run each call through this prefix (say, ["ip", "netns", "exec", NAME]: the engine and its
+    # providers then live in that network namespace, as libvirtd does).
+    wrap: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         (self.workdir / "state").mkdir(parents=True, exist_ok=True)
@@ -73,7 +76,7 @@ class Engine:
 
     def run(self, args: list[str], timeout: float, stdin: str | None = None, check: bool = True,
             secret_stdin: bool = False) -> subprocess.CompletedProcess[str]:
-        argv = [str(self.bin_dir / "pulumi"), *args, "--non-interactive", "--cwd", str(PROJECT)]
+        argv = [*self.wrap, str(self.bin_dir / "pulumi"), *args, "--non-interactive", "--cwd", str(PROJECT)]
         t0 = time.monotonic()
         self.transcript.append(f"$ pulumi {shlex.join(args)}" + ("  < (secret on stdin)" if secret_stdin else ""))
         try:

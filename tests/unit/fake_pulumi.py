@@ -136,11 +136,26 @@ def destroy(args: list[str], name: str, state: dict[str, Any]) -> int:
     return 0
 
 
+def debug_commands() -> bool:
+    """PULUMI_DEBUG_COMMANDS as the CLI reads it: env.DebugCommands is env.Bool("DEBUG_COMMANDS")
+    with the PULUMI_ prefix (sdk/v3@v3.274.0 go/common/env/env.go:55, util/env/env.go:127,172),
+    true for "1" or any case of "true" (util/env/env.go:338-347)."""
+    value = os.environ.get("PULUMI_DEBUG_COMMANDS", "")
+    return value == "1" or value.lower() == "true"
+
+
 def main(argv: list[str]) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     args = [a for a in argv if a != "--non-interactive"]
     log("start", argv=argv, stdin_is_tty=sys.stdin.isatty(), sid=os.getsid(0), pgid=os.getpgid(0))
+    # up, preview, refresh, destroy and import register --event-log only when PULUMI_DEBUG_COMMANDS
+    # is set (pkg/v3@v3.274.0 cmd/pulumi/operations/up.go:1023-1028, the same in v3.259.0's
+    # up.go:996-1001); without it cobra refuses the flag, and the CLI exits 1 (seen with the real
+    # CLI v3.274.0: benchmarks/results/e2e/2026-11-30-fleet-hosts-x86_64-bare-1-event-log-refused.log).
+    if "--event-log" in args and not debug_commands():
+        print("error: unknown flag: --event-log", file=sys.stderr)
+        return 1
     if args[:1] == ["version"]:
         print(os.environ.get("FAKE_PULUMI_VERSION", "v3.272.0"))
         return 0

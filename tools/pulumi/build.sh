@@ -41,6 +41,7 @@ TOOLS=(
   "language-python|pulumi-language-python|github.com/pulumi/pulumi/sdk/python/cmd/pulumi-language-python/v3|github.com/pulumi/pulumi/sdk/v3/go/common/version.Version|github.com/pulumi/pulumi/sdk/python/cmd/pulumi-language-python/v3|keep|github.com/pulumi/pulumi/sdk/v3:python/cmd/pulumi-language-python-exec"
   "command|pulumi-resource-command|github.com/pulumi/pulumi-command/provider/cmd/pulumi-resource-command|github.com/pulumi/pulumi-command/provider/pkg/version.Version|github.com/pulumi/pulumi-command/provider|strip|-"
   "libvirt|pulumi-resource-libvirt|github.com/pulumi/pulumi-libvirt/provider/cmd/pulumi-resource-libvirt|github.com/pulumi/pulumi-libvirt/provider/pkg/version.Version|github.com/pulumi/pulumi-libvirt/provider|strip|-"
+  "tls|pulumi-resource-tls|github.com/pulumi/pulumi-tls/provider/v5/cmd/pulumi-resource-tls|github.com/pulumi/pulumi-tls/provider/v5/pkg/version.Version|github.com/pulumi/pulumi-tls/provider/v5|strip|-"
 )
 
 command -v "$GO" >/dev/null || die "no go client on PATH (Go >= 1.26.6 is needed; on this project's machines: /usr/local/go/bin)"
@@ -51,7 +52,7 @@ key=$({
   printf '%s\n' "$go_version"
   # Relative names only: the key must not depend on where the checkout is (a worktree elsewhere
   # would otherwise rebuild everything).
-  (cd "$here" && sha256sum build.sh)
+  (cd "$here" && sha256sum build.sh extract.sh)
   for t in "${TOOLS[@]}"; do
     name=${t%%|*}
     (cd "$here" && find "$name" -type f -print0 | sort -z | xargs -0 sha256sum)
@@ -103,13 +104,11 @@ extract_upstreams() {
     [[ -z $dir || $dir == \#* ]] && continue
     clone=$PULUMI_TOOLS_GIT_DIR/$repo
     mkdir -p "$work/$dir"
-    # The tree of that folder alone, without test data: a partial clone may lack those blobs,
-    # and no build reads them.
+    # The tree of that folder alone, without test data (extract.sh says why not `git archive`).
     if [[ $subdir == . ]]; then
-      git -C "$clone" archive --format=tar "$commit" -- . ':(exclude,glob)**/testdata/**' | tar -x -C "$work/$dir"
+      bash "$here/extract.sh" "$clone" "$commit" "$work/$dir" "$name: $repo"
     else
-      git -C "$clone" archive --format=tar "$commit:$subdir" -- . ':(exclude,glob)**/testdata/**' |
-        tar -x -C "$work/$dir"
+      bash "$here/extract.sh" "$clone" "$commit:$subdir" "$work/$dir" "$name: $repo"
     fi
     log "$name: $repo $tag ($commit) $subdir -> $work/$dir"
   done < "$here/$name/upstream.txt"
