@@ -18,6 +18,9 @@
 #                                         but never answers, the 1 GiB symptom (k3s issue 3976);
 #                                         the fake kubectl sees the API down and the pod failed.
 #                                         Prints the guest's time (unix ms) just before the stop.
+#   apiserver_standin.sh stop-after N FILE SECONDS
+#                                         stop once FILE holds N probe lines (the kit's phase file
+#                                         as it fills); gives up after SECONDS (exit 1)
 #   apiserver_standin.sh restart          a fresh API server, and the fake kubectl's API back
 set -eu
 
@@ -129,6 +132,17 @@ stop() {
   kill -STOP "$_pid"
 }
 
+# Run in the guest, the stop follows the Nth probe by a fraction of a second; from the host, an
+# SSH round trip to a TCG guest under load can take several seconds, and probes go on meanwhile.
+stop_after() { # N FILE SECONDS
+  _end=$(($(date +%s) + $3))
+  until [ "$(grep -c '^probe' "$2" 2> /dev/null)" -ge "$1" ] 2> /dev/null; do
+    [ "$(date +%s)" -lt "$_end" ] || { echo "standin: $2 did not reach $1 probes in $3 s" >&2; return 1; }
+    sleep 0.2
+  done
+  stop
+}
+
 restart() {
   rm -f "$F/api-down" "$F/pod-failed"
   # systemd follows the SIGTERM of a stop with SIGCONT, so a frozen s_server ends too.
@@ -144,6 +158,13 @@ case "${1:-}" in
     fi
     setup "$2" ;;
   stop) stop ;;
+  stop-after)
+    case "$#:${2:-}:${4:-}" in
+      4:*[!0-9]*:* | 4:*:*[!0-9]* | 4:0*:* | 4:*:0* | 4::* | 4:*:) echo "usage: apiserver_standin.sh stop-after N FILE SECONDS (N, SECONDS whole numbers > 0); got: $*" >&2; exit 2 ;;
+      4:*) ;;
+      *) echo "usage: apiserver_standin.sh stop-after N FILE SECONDS; got: $*" >&2; exit 2 ;;
+    esac
+    stop_after "$2" "$3" "$4" ;;
   restart) restart ;;
   *) echo "usage: apiserver_standin.sh setup FAKES_SH | stop | restart; got '${1:-}'" >&2; exit 2 ;;
 esac
