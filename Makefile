@@ -105,7 +105,7 @@ lint: venv
 	$(VENV)/bin/mypy
 	# From the kit's folder, so shellcheck follows the files the kit sources.
 	cd benchmarks/guest && shellcheck -x k8sf lib/*.sh distros/*.sh
-	shellcheck tests/guest/fakes.sh .ci/run env.sh
+	shellcheck tests/guest/fakes.sh tests/vm/apiserver_standin.sh .ci/run env.sh
 	# The workflows: security (no finding at medium or high) and structure, both offline.
 	$(VENV)/bin/zizmor --offline --min-severity medium .github/workflows/
 	$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml

@@ -69,6 +69,7 @@ once() { # DIR
     printf 'probe\t1\t%s\t%s\t\n' "$ms" "$start"
   else
     err=$(tr '\n\t' '  ' < "$1/curl.err" | cut -c1-300)
+    err=${err%"${err##*[! ]}"}  # without the space the message's own newline became
     [ -n "$err" ] || err="HTTP $code"
     printf 'probe\t0\t%s\t%s\t%s\n' "$ms" "$start" "$err"
   fi
