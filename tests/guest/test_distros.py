@@ -363,6 +363,17 @@ def test_api_dying_partway_through_the_workload_is_api_unresponsive_with_the_out
 
 
 @needs_root
+def test_a_kubeconfig_the_probe_cannot_use_is_a_failed_probe_with_the_message_as_printed(faked: Kit) -> None:
+    bootstrap(faked, "k3s")
+    kubeconfig = Path(faked.env["K8SF_FS_ROOT"]) / "etc/rancher/k3s/k3s.yaml"
+    kubeconfig.write_text("apiVersion: v1\nkind: Config\nclusters: []\n")  # no server line
+    result = benchmark(faked, "k3s", "--workload", "none")
+    assert result["status"] == "api_unresponsive"
+    # probe.sh's own message, without the space its newline became (as for curl's messages).
+    assert result["api"]["idle"]["first_error"] == f"no probe: probe: no server in {kubeconfig}"
+
+
+@needs_root
 def test_a_probe_without_the_client_certificate_is_refused(faked: Kit) -> None:
     bootstrap(faked, "k3s")
     # Another admin certificate than the one the API server trusts.
