@@ -18,13 +18,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from components import distros as distro_table
+
 NAMESPACE = "k8s-footprint"
 
 BACKENDS = ("libvirt", "aws", "hosts")
 ARCHES = ("x86_64", "aarch64")
-# The six rows of the 2022 experiment, plus variants users may add.
-DEFAULT_DISTROS = ("bare", "docker", "k3s", "k0s", "microk8s", "microk8s-noha")
-DISTROS = (*DEFAULT_DISTROS, "k3s-minimal")
+# From the one distro table (benchmarks/guest/distros.tsv), in address-slot order: the six rows of
+# the 2022 experiment are the default, variants such as k3s-minimal follow.
+DEFAULT_DISTROS = distro_table.DEFAULTS
+DISTROS = distro_table.BY_SLOT
 WORKLOADS = ("mysql", "none")
 
 # The one arch x size -> AWS instance type table: memoryMiB picks the type. instanceTypes adds to
