@@ -44,7 +44,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
@@ -622,17 +622,27 @@ def check_cli_version(exe: str, say: Say) -> bool:
     return True
 
 
-def passphrase_problem(environ: dict[str, str]) -> str | None:
-    """In CI, the state (which holds the stack's SSH key) must not be protected by the known passphrase."""
-    if environ.get("CI", "").lower() in ("", "0", "false"):
-        return None
+def in_ci(environ: Mapping[str, str]) -> bool:
+    return environ.get("CI", "").lower() not in ("", "0", "false")
+
+
+def uses_dev_passphrase(environ: Mapping[str, str]) -> bool:
+    """Is the state's passphrase unset, empty or the development default? Unset, the Makefile, env.sh
+    and cli_env() all give the CLI the development default."""
     value = environ.get("PULUMI_CONFIG_PASSPHRASE")
     if value is None and environ.get("PULUMI_CONFIG_PASSPHRASE_FILE"):
         try:
             value = Path(environ["PULUMI_CONFIG_PASSPHRASE_FILE"]).read_text().rstrip("\n")
         except OSError:
             value = None
-    if value in (None, "", DEV_PASSPHRASE):
+    return value in (None, "", DEV_PASSPHRASE)
+
+
+def passphrase_problem(environ: dict[str, str]) -> str | None:
+    """In CI, the state (which holds the stack's SSH key) must not be protected by the known passphrase."""
+    if not in_ci(environ):
+        return None
+    if uses_dev_passphrase(environ):
         return ("CI is set and PULUMI_CONFIG_PASSPHRASE is unset, empty or the development default; the state "
                 "holds the stack's SSH key, so CI must use a passphrase of its own from a secret")
     return None
