@@ -687,17 +687,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    if args.command == "run" and args.dry_run:
+    if args.command == "run":
         from components import cost
         from components.config import ConfigError
 
+        # The program's own parser, before any stack exists: a bad value is a usage error (2),
+        # not a failed `pulumi up` (1) after a stack was made for it.
         try:
             lines = cost.describe(cost_estimate(config, stack_name))
         except ConfigError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return EXIT_USAGE
-        print("\n".join(lines))
-        return 0
+        if args.dry_run:
+            print("\n".join(lines))
+            return 0
     exe = shutil.which("pulumi")
     if exe is None:
         print(f"error: the fleet driver needs the pulumi CLI; {INSTALL_PULUMI.format(v=pinned_sdk_version())}",
