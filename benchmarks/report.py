@@ -27,13 +27,15 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import timeline
+from components import distros as distro_table
 from components import fit
 from components.results import NO_RESULT, RESULT_SCHEMAS
 
-# The 2022 figures (seeds/004: Ubuntu Minimal, 1 GB, `free -m` used, procps 3.3's formula).
+# The 2022 figures (seed 004, quoted in benchmarks/results/seed-2022/README.md: Ubuntu Minimal, 1 GB,
+# `free -m` used, procps 3.3's formula).
 SEED_2022 = {"bare": 167, "docker": 216, "k0s": 658, "k3s": 750, "microk8s": 685, "microk8s-noha": 526}
 SEED_2022_WORKLOAD = {"docker": 396}
-DISTRO_ORDER = ("bare", "docker", "k3s", "k3s-minimal", "k0s", "microk8s", "microk8s-noha")
+DISTRO_ORDER = distro_table.ORDER  # benchmarks/guest/distros.tsv
 EXIT_WORSE = 3
 ALPHA = 0.05  # the one-sided Mann-Whitney test's level in compare()
 

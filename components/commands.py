@@ -135,6 +135,8 @@ class BenchPlan:
     install_timeout_s: int = 1800
     ready_timeout_s: int = 900
     workload_timeout_s: int = 900
+    # What bootstrap does with a distro that was on the machine before the kit (k8sf --preinstalled).
+    preinstalled: Literal["refuse", "measure"] = "refuse"
 
     @classmethod
     def for_cell(cls, spec: FleetSpec, cell: Cell) -> BenchPlan:
@@ -142,6 +144,7 @@ class BenchPlan:
             cell=cell.name, distro=cell.distro, version=spec.versions.get(cell.distro),
             workload=spec.workload, settle_s=spec.settle_seconds, interval_s=spec.sample_interval_seconds,
             samples=spec.samples, power_off_after=spec.power_off_after,
+            preinstalled="measure" if spec.measure_preinstalled else "refuse",
         )
 
     @property
@@ -291,6 +294,8 @@ def cell_commands(plan: BenchPlan, digest: str, kit_dir: Path | None = None) -> 
         boot += ["--version", plan.version]
     boot += ["--settle", str(plan.os_settle_s), "--interval", str(plan.interval_s), "--samples", str(plan.samples),
              "--install-timeout", str(plan.install_timeout_s), "--ready-timeout", str(plan.ready_timeout_s)]
+    if plan.preinstalled != "refuse":  # the kit's default; left out, so existing stacks' commands stay the same
+        boot += ["--preinstalled", plan.preinstalled]
 
     bench = ["benchmark", plan.distro, "--settle", str(plan.settle_s), "--interval", str(plan.interval_s),
              "--samples", str(plan.samples), "--workload", plan.workload, "--image", plan.image,

@@ -18,13 +18,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from components import distros as distro_table
+
 NAMESPACE = "k8s-footprint"
 
 BACKENDS = ("libvirt", "aws", "hosts")
 ARCHES = ("x86_64", "aarch64")
-# The six rows of the 2022 experiment, plus variants users may add.
-DEFAULT_DISTROS = ("bare", "docker", "k3s", "k0s", "microk8s", "microk8s-noha")
-DISTROS = (*DEFAULT_DISTROS, "k3s-minimal")
+# From the one distro table (benchmarks/guest/distros.tsv), in address-slot order: the six rows of
+# the 2022 experiment are the default, variants such as k3s-minimal follow.
+DEFAULT_DISTROS = distro_table.DEFAULTS
+DISTROS = distro_table.BY_SLOT
 WORKLOADS = ("mysql", "none")
 
 # The one arch x size -> AWS instance type table: memoryMiB picks the type. instanceTypes adds to
@@ -124,6 +127,8 @@ class FleetSpec:
     hosts: tuple[HostEntry, ...] = ()
     # The hosts backend only: may destroy (and a replace) remove the distro from the user's machine?
     allow_uninstall: bool = False
+    # The hosts backend only: measure a distro that was on a host before the kit, instead of refusing it?
+    measure_preinstalled: bool = False
 
     @property
     def sweep(self) -> bool:
@@ -214,6 +219,7 @@ KEYS: dict[str, str] = {
     "sshPrivateKey": "the hosts' SSH private key, set with --secret",
     "runId": "letters, digits and -, at most 40",
     "allowUninstall": "true or false (hosts backend only)",
+    "measurePreinstalled": "true or false (hosts backend only)",
 }
 
 
@@ -506,6 +512,7 @@ def parse(raw: Mapping[str, Any], *, project: str, stack: str, now: datetime,
         ttl_hours=r.integer("ttlHours", 1, 168, 4), spot=r.boolean("spot", False),
         libvirt_uri=libvirt_uri, libvirt_pool=pool, libvirt_network_cidr=str(network_cidr), images=images,
         libvirt_host_arch=host_arch, hosts=hosts, allow_uninstall=r.boolean("allowUninstall", False),
+        measure_preinstalled=r.boolean("measurePreinstalled", False),
     )
 
     # Rules that span keys.
@@ -550,6 +557,9 @@ def parse(raw: Mapping[str, Any], *, project: str, stack: str, now: datetime,
         if r.has("allowUninstall"):
             r.problems.append(f"{NAMESPACE}:allowUninstall is only used by the hosts backend, not {backend}: "
                               "the other backends delete the whole machine")
+        if r.has("measurePreinstalled"):
+            r.problems.append(f"{NAMESPACE}:measurePreinstalled is only used by the hosts backend, not {backend}: "
+                              "the other backends start every cell on a fresh machine")
 
     if r.problems:
         raise ConfigError(r.problems)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from components import distros as distro_table
 from components.config import FleetSpec
 
 # Measured on TCG guests here (benchmarks/results/qemu-debian12/durations-2026-11-22-kit0.1.3.json):
@@ -20,11 +21,10 @@ BOOT_S = 80
 EMULATION_FACTOR = 2.4
 # Install and readiness of each distro on a native 1 GiB guest, in seconds. docker: measured as above
 # (apt-get install docker.io); the Kubernetes figures are estimates from the projects' documented
-# install and first-start times, to be replaced by users' measurements.
-INSTALL_S = {"bare": 0, "docker": 45, "k3s": 90, "k3s-minimal": 75, "k0s": 120, "microk8s": 240,
-             "microk8s-noha": 360}
-READY_S = {"bare": 0, "docker": 0, "k3s": 90, "k3s-minimal": 60, "k0s": 120, "microk8s": 180,
-           "microk8s-noha": 240}
+# install and first-start times, to be replaced by users' measurements. Both columns live in the
+# one distro table (benchmarks/guest/distros.tsv).
+INSTALL_S = {d.name: d.install_s for d in distro_table.TABLE}
+READY_S = {d.name: d.ready_s for d in distro_table.TABLE}
 # Deploying MySQL until it answers SELECT 1 (estimate: image pull and first-start initialisation).
 WORKLOAD_S = 180
 OS_SETTLE_MAX_S = 60  # the kit settles the OS baseline at most this long (components.commands)

@@ -44,7 +44,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
@@ -627,17 +627,27 @@ def check_cli_version(exe: str, say: Say) -> bool:
     return True
 
 
-def passphrase_problem(environ: dict[str, str]) -> str | None:
-    """In CI, the state (which holds the stack's SSH key) must not be protected by the known passphrase."""
-    if environ.get("CI", "").lower() in ("", "0", "false"):
-        return None
+def in_ci(environ: Mapping[str, str]) -> bool:
+    return environ.get("CI", "").lower() not in ("", "0", "false")
+
+
+def uses_dev_passphrase(environ: Mapping[str, str]) -> bool:
+    """Is the state's passphrase unset, empty or the development default? Unset, the Makefile, env.sh
+    and cli_env() all give the CLI the development default."""
     value = environ.get("PULUMI_CONFIG_PASSPHRASE")
     if value is None and environ.get("PULUMI_CONFIG_PASSPHRASE_FILE"):
         try:
             value = Path(environ["PULUMI_CONFIG_PASSPHRASE_FILE"]).read_text().rstrip("\n")
         except OSError:
             value = None
-    if value in (None, "", DEV_PASSPHRASE):
+    return value in (None, "", DEV_PASSPHRASE)
+
+
+def passphrase_problem(environ: dict[str, str]) -> str | None:
+    """In CI, the state (which holds the stack's SSH key) must not be protected by the known passphrase."""
+    if not in_ci(environ):
+        return None
+    if uses_dev_passphrase(environ):
         return ("CI is set and PULUMI_CONFIG_PASSPHRASE is unset, empty or the development default; the state "
                 "holds the stack's SSH key, so CI must use a passphrase of its own from a secret")
     return None
@@ -682,17 +692,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    if args.command == "run" and args.dry_run:
+    if args.command == "run":
         from components import cost
         from components.config import ConfigError
 
+        # The program's own parser, before any stack exists: a bad value is a usage error (2),
+        # not a failed `pulumi up` (1) after a stack was made for it.
         try:
             lines = cost.describe(cost_estimate(config, stack_name))
         except ConfigError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return EXIT_USAGE
-        print("\n".join(lines))
-        return 0
+        if args.dry_run:
+            print("\n".join(lines))
+            return 0
     exe = shutil.which("pulumi")
     if exe is None:
         print(f"error: the fleet driver needs the pulumi CLI; {INSTALL_PULUMI.format(v=pinned_sdk_version())}",

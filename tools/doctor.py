@@ -21,7 +21,7 @@ import socket
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -385,6 +385,30 @@ def check_hosts(m: Machine, spec: FleetSpec, key_file: str | None) -> list[Findi
     return findings
 
 
+# ---- the state's passphrase ---------------------------------------------------------------------
+
+def check_passphrase(spec: FleetSpec, has_key: bool, environ: Mapping[str, str]) -> Finding | None:
+    """The stack's state holds an SSH key: the one pulumi-tls makes for an aws or libvirt fleet, or the
+    hosts backend's sshPrivateKey (a secret in the stack file). The development passphrase, which
+    anyone can read in the Makefile, then protects it: a warning here, a failure in CI, where the
+    fleet driver refuses it too (fleet/driver.py passphrase_problem)."""
+    from fleet.driver import DEV_PASSPHRASE, in_ci, uses_dev_passphrase
+
+    if spec.backend == "hosts" and not has_key:
+        return None
+    if not uses_dev_passphrase(environ):
+        return Finding("passphrase", True, "the stack's secrets use a passphrase of your own")
+    key = ("sshPrivateKey, your key to the hosts," if spec.backend == "hosts" else
+           f"the SSH private key pulumi-tls makes for the {spec.backend} fleet")
+    return Finding(
+        "passphrase", False,
+        f"warning: stack {spec.stack}'s state holds {key} encrypted with the development passphrase "
+        f"{DEV_PASSPHRASE}, which anyone can read in the Makefile",
+        "export PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE) with a passphrase of your own before "
+        "the stack is created; for an existing stack, 'pulumi stack change-secrets-provider passphrase'",
+        blocking=in_ci(environ))
+
+
 # ---- the whole run -----------------------------------------------------------------------------
 
 
@@ -402,14 +426,18 @@ def load_stack(stack: str, root: Path = ROOT) -> tuple[FleetSpec, dict[str, Any]
     return spec, values
 
 
-def diagnose(stack: str, m: Machine | None = None, key_file: str | None = None, root: Path = ROOT
-             ) -> list[Finding]:
+def diagnose(stack: str, m: Machine | None = None, key_file: str | None = None, root: Path = ROOT,
+             environ: Mapping[str, str] | None = None) -> list[Finding]:
     m = m or Machine()
     findings = [check_python(m), check_pulumi_cli(m), check_chromium(m)]
     try:
         spec, values = load_stack(stack, root)
     except config.ConfigError as exc:
         return [*findings, Finding(f"Pulumi.{stack}.yaml", False, str(exc), "fix the keys named above")]
+    has_key = values.get(f"{config.NAMESPACE}:sshPrivateKey") not in (None, "")
+    passphrase = check_passphrase(spec, has_key, os.environ if environ is None else environ)
+    if passphrase is not None:
+        findings.append(passphrase)
     findings.extend(check_plugins(m, spec))
     if spec.backend == "libvirt":
         findings.append(check_mkisofs(m))

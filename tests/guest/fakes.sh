@@ -399,7 +399,13 @@ case "$name" in
       *) echo "E: the fake apt-get does not know: $*" >&2; exit 100 ;;
     esac ;;
 
-  dpkg-query) [ -e "$F/docker.io" ] && echo "install ok installed" ;;
+  dpkg-query)
+    # dpkg-query -W -f='${Status}' PACKAGE: a package is installed when apt-get installed it here
+    # ($F/PACKAGE), or a test put it there (docker-ce from Docker's repository); otherwise dpkg's
+    # own message and exit 1 (dpkg-query(1): "no packages found matching").
+    for pkg in "$@"; do :; done
+    if [ -e "$F/$pkg" ]; then printf 'install ok installed'
+    else echo "dpkg-query: no packages found matching $pkg" >&2; exit 1; fi ;;
 
   docker)
     installed docker || { echo "sh: 1: docker: not found" >&2; exit 127; }

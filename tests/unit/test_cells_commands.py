@@ -101,6 +101,20 @@ def test_commands_call_the_uploaded_kit_with_every_option_quoted() -> None:
     assert "poweroff" not in cmds.benchmark
 
 
+def test_a_hosts_stack_that_measures_preinstalled_distros_tells_the_kits_bootstrap_and_only_then() -> None:
+    hosts = [{"name": "h0", "address": "192.0.2.1", "user": "u", "arch": "x86_64"}]
+    base = {"backend": "hosts", "hosts": __import__("json").dumps(hosts), "distros": '["k3s"]', "arches": '["x86_64"]'}
+    for extra, want in (({}, None), ({"measurePreinstalled": "true"}, "measure")):
+        s = parse({**base, **extra}, project="p", stack="s", now=NOW, has_ssh_private_key=True)
+        cmds = cell_commands(BenchPlan.for_cell(s, expand(s)[0]), "abc123")
+        args = kit_args(cmds.bootstrap)
+        if want is None:  # the kit's default, refuse; left out, so the commands of existing stacks stay the same
+            assert "--preinstalled" not in args
+        else:
+            assert args[args.index("--preinstalled") + 1] == want
+        assert "--preinstalled" not in kit_args(cmds.benchmark)
+
+
 def test_every_remote_step_is_bounded_by_timeout() -> None:
     plan = BenchPlan(cell="x86_64-docker-1", distro="docker", settle_s=300, interval_s=5, samples=12,
                      image_tar="/var/tmp/mysql.tar")

@@ -314,6 +314,16 @@ def test_allow_uninstall_is_for_the_hosts_backend_only() -> None:
                for p in problems({"allowUninstall": "true"}))
 
 
+def test_measure_preinstalled_is_a_boolean_for_the_hosts_backend_only() -> None:
+    hosts = {"backend": "hosts", "hosts": [PI], "distros": ["bare"], "arches": ["aarch64"]}
+    assert spec(hosts, has_key=True).measure_preinstalled is False
+    assert spec({**hosts, "measurePreinstalled": "true"}, has_key=True).measure_preinstalled is True
+    assert any("measurePreinstalled = 'maybe': must be true or false" in p
+               for p in problems({**hosts, "measurePreinstalled": "maybe"}, has_key=True))
+    assert any("measurePreinstalled is only used by the hosts backend, not aws" in p
+               for p in problems({"backend": "aws", "measurePreinstalled": "true"}))
+
+
 def test_versions_take_each_projects_own_form_including_a_microk8s_channel() -> None:
     s = spec({"versions": {"k3s": "v1.31.4+k3s1", "k0s": "v1.32.7+k0s.0", "microk8s": "1.32/stable"}})
     assert s.versions["microk8s"] == "1.32/stable"

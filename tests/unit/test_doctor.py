@@ -342,3 +342,51 @@ def test_hosts_login_sudo_and_packages_on_a_real_sshd(sshd: Sshd) -> None:
     wrong_key = sshd.key.with_name("host")  # the server's own key is no client key it accepts
     refused = doctor.check_hosts(Machine(), spec(backend="hosts", hosts=(host,)), str(wrong_key))
     assert not refused[0].ok and "SSH login failed" in refused[0].detail
+
+
+# ---- the state's passphrase (issue 14 point 5) --------------------------------------------------
+
+HOST = HostEntry(name="pi-1", address="192.0.2.10", user="pi", arch="aarch64")
+
+
+@pytest.mark.parametrize("environ", [{}, {"PULUMI_CONFIG_PASSPHRASE": ""},
+                                     {"PULUMI_CONFIG_PASSPHRASE": "k8s-footprint-dev"}])
+@pytest.mark.parametrize(("fleet", "has_key", "holds"), [
+    (spec(backend="libvirt"), False, "the SSH private key pulumi-tls makes for the libvirt fleet"),
+    (spec(backend="aws"), False, "the SSH private key pulumi-tls makes for the aws fleet"),
+    (spec(backend="hosts", hosts=(HOST,)), True, "sshPrivateKey, your key to the hosts,"),
+])
+def test_the_default_passphrase_over_a_stack_holding_an_ssh_key_is_a_warning_outside_ci(
+        environ: dict[str, str], fleet: FleetSpec, has_key: bool, holds: str) -> None:
+    found = doctor.check_passphrase(fleet, has_key, environ)
+    assert found is not None and not found.ok and not found.blocking
+    assert found.detail == (f"warning: stack dev's state holds {holds} encrypted with the development passphrase "
+                            "k8s-footprint-dev, which anyone can read in the Makefile")
+    assert "PULUMI_CONFIG_PASSPHRASE" in found.fix
+    in_ci = doctor.check_passphrase(fleet, has_key, {**environ, "CI": "true"})
+    assert in_ci is not None and in_ci.blocking  # as the fleet driver refuses it in CI
+
+
+def test_a_passphrase_of_ones_own_or_a_hosts_stack_without_a_key_gives_no_warning(tmp_path: Path) -> None:
+    own = doctor.check_passphrase(spec(backend="libvirt"), False, {"PULUMI_CONFIG_PASSPHRASE": "mine"})
+    assert own is not None and own.ok
+    secret = tmp_path / "passphrase"
+    secret.write_text("k8s-footprint-dev\n")
+    from_file = doctor.check_passphrase(spec(backend="aws"), False, {"PULUMI_CONFIG_PASSPHRASE_FILE": str(secret)})
+    assert from_file is not None and not from_file.ok  # the default, read from a file, is still the default
+    assert doctor.check_passphrase(spec(backend="hosts", hosts=(HOST,)), False, {}) is None
+
+
+def test_make_doctor_prints_the_passphrase_warning_and_still_exits_0_for_it(tmp_path: Path) -> None:
+    import io
+
+    (tmp_path / "Pulumi.lab.yaml").write_text("config:\n  k8s-footprint:backend: libvirt\n")
+    findings = doctor.diagnose("lab", Machine(which=lambda name: None), root=tmp_path,
+                               environ={"PULUMI_CONFIG_PASSPHRASE": "k8s-footprint-dev"})
+    warning = next(f for f in findings if f.check == "passphrase")
+    out = io.StringIO()
+    assert doctor.report([warning], out) == 0
+    assert out.getvalue().startswith("note  passphrase: warning: stack lab's state holds the SSH private key")
+    quiet = doctor.diagnose("lab", Machine(which=lambda name: None), root=tmp_path,
+                            environ={"PULUMI_CONFIG_PASSPHRASE": "mine"})
+    assert next(f for f in quiet if f.check == "passphrase").ok

@@ -199,6 +199,22 @@ def test_a_bad_config_flag_or_a_missing_stack_file_exits_2_with_a_message(
         assert said in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize("bad", [
+    ["--config", "oops"],
+    ["--stack-file", "nope.yaml"],
+    ["--config", 'distros=["kind"]'],  # key=value, but a value the program refuses
+    ["--config", "repetitions=0", "--config", "spot=maybe"],
+])
+def test_a_real_run_with_bad_config_exits_2_with_a_message_before_it_looks_for_the_cli(
+        bad: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("fleet.driver.shutil.which", lambda _: pytest.fail("a bad config reached the CLI"))
+    assert driver.main(["run", "--artifacts", str(tmp_path / "a"), *bad]) == driver.EXIT_USAGE
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "Traceback" not in err
+    assert not (tmp_path / "a").exists()
+
+
 # ---- toolchain, passphrase, cost ---------------------------------------------------------------
 
 def test_without_the_cli_it_stops_at_once_with_the_pinned_install_instruction(

@@ -4,6 +4,7 @@ D_KUBERNETES=0
 D_WORKLOAD=0
 d_units() { :; }
 d_installed() { return 0; }
+d_found() { return 1; }  # nothing to find: the bare OS is never preinstalled
 d_install() { :; }
 d_wait_ready() { return 0; }
 d_alive() { return 0; }

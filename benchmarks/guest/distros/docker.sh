@@ -4,6 +4,19 @@ D_KUBERNETES=0
 D_WORKLOAD=1
 d_units() { echo docker.service containerd.service; }
 d_installed() { command -v docker >/dev/null 2>&1 && dpkg-query -W -f='${Status}' docker.io 2>/dev/null | grep -q 'ok installed'; }
+# d_found: Docker on the machine before the kit, printed. Debian's and Ubuntu's docker.io (what
+# d_install installs, /usr/bin/docker), Docker's own docker-ce (download.docker.com, per
+# https://docs.docker.com/engine/install/debian/), or any docker binary on PATH.
+d_found() {
+  for _df_pkg in docker.io docker-ce; do
+    if dpkg-query -W -f='${Status}' "$_df_pkg" 2>/dev/null | grep -q 'ok installed'; then
+      echo "the $_df_pkg package"
+      return 0
+    fi
+  done
+  _df_bin=$(command -v docker 2>/dev/null) || return 1
+  echo "$_df_bin"
+}
 d_install() {
   [ -z "${1:-}" ] || log "docker: --version is ignored; the OS package docker.io decides the version"
   dpkg_recover

@@ -9,6 +9,15 @@ D_KUBECONFIG="$K8SF_FS_ROOT/var/lib/k0s/pki/admin.conf"
 
 d_units() { echo k0scontroller.service; }
 d_installed() { timeout 30 k0s version >/dev/null 2>&1 && systemctl is-enabled --quiet k0scontroller.service 2>/dev/null; }
+# d_found: k0s on the machine before the kit, printed. get.k0s.sh puts the binary in
+# k0sInstallPath, /usr/local/bin; `k0s install controller` writes the unit
+# /etc/systemd/system/k0scontroller.service (what d_install runs, below).
+d_found() {
+  for _df_bin in "$K8SF_FS_ROOT/usr/local/bin/k0s" "$(command -v k0s 2>/dev/null)"; do
+    [ -z "$_df_bin" ] || [ ! -e "$_df_bin" ] || { echo "${_df_bin#"$K8SF_FS_ROOT"}"; return 0; }
+  done
+  systemctl cat k0scontroller.service >/dev/null 2>&1 && echo "the unit k0scontroller.service"
+}
 d_install() {
   [ -r "$CGROUP_ROOT/cgroup.controllers" ] || { log "k0s needs cgroup v2 (no $CGROUP_ROOT/cgroup.controllers)"; return 1; }
   need_curl || return 1

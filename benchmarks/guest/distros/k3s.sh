@@ -11,6 +11,15 @@ D_KUBECONFIG="$K8SF_FS_ROOT/etc/rancher/k3s/k3s.yaml"
 
 d_units() { echo k3s.service; }
 d_installed() { command -v k3s >/dev/null 2>&1 && systemctl is-enabled --quiet k3s.service 2>/dev/null; }
+# d_found: k3s on the machine before the kit, printed. install.sh setup_env puts the binary in
+# BIN_DIR, /usr/local/bin (/opt/bin when that is read-only), and the server's unit in
+# SYSTEMD_DIR/SERVICE_K3S, /etc/systemd/system/k3s.service.
+d_found() {
+  for _df_bin in "$K8SF_FS_ROOT/usr/local/bin/k3s" "$K8SF_FS_ROOT/opt/bin/k3s" "$(command -v k3s 2>/dev/null)"; do
+    [ -z "$_df_bin" ] || [ ! -e "$_df_bin" ] || { echo "${_df_bin#"$K8SF_FS_ROOT"}"; return 0; }
+  done
+  systemctl cat k3s.service >/dev/null 2>&1 && echo "the unit k3s.service"
+}
 d_install() {
   need_curl || return 1
   retry 3 timeout 300 curl -sfL https://get.k3s.io -o "$RUN_DIR/k3s-install.sh" || return 1

@@ -36,6 +36,12 @@ snap_retry() {
   done
 }
 
+# d_found: the microk8s snap on the machine before the kit (snap list exits 1 for a snap that is
+# not installed: "error: no matching snaps installed"), printed.
+d_found() {
+  command -v snap >/dev/null 2>&1 && snap list microk8s >/dev/null 2>&1 &&
+    echo "the microk8s snap $(snap list microk8s 2>/dev/null | awk 'NR == 2 { print $2 " (" $4 ")" }')"
+}
 d_install() {
   if ! command -v snap >/dev/null 2>&1; then
     dpkg_recover
