@@ -51,7 +51,7 @@ def test_a_v1_result_is_left_as_it_was_and_still_validates() -> None:
 
 def test_every_committed_result_still_validates_without_provenance() -> None:
     files = sorted((ROOT / "benchmarks" / "results" / "qemu-debian12").glob("2026-*-kit*.json"))
-    assert len(files) == 21
+    assert len(files) >= 21  # the 2026-11-22 runs, and later ones
     for f in files:
         validate_result(json.loads(f.read_text()))
 
