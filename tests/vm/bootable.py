@@ -1,0 +1,199 @@
+"""A VM harness image made bootable the way a cloud image is: a partitioned disk whose own
+bootloader loads the kernel and initrd from the image's /boot. Test-side only: users' stacks boot
+the cloud images they name in `images`.
+
+The harness images (tests/vm/images.py) are a bare ext4 root booted with qemu's -kernel/-initrd.
+The libvirt backend's domains boot from their disk (no kernel, no initrd given), so the real-engine
+test of that backend needs the same root behind a bootloader. x86_64 only: its domain is a BIOS
+`pc` machine (components/libvirt.py gives no machine for x86_64; the provider picks `pc`), so GRUB
+for i386-pc in the MBR gap does it. aarch64's domain boots UEFI (`<os firmware='efi'>`), which
+needs an EFI system partition and GRUB for arm64-efi, not built here.
+
+How, with no mount and no loop device (a container may have neither):
+- copy the root filesystem and edit it in place with `debugfs -w`: fstab names /dev/vda1, and
+  /boot/grub/grub.cfg boots /boot/vmlinuz-* with /boot/initrd.img-* (both already in the image:
+  the harness installed the kernel in the chroot);
+- a disk with one MBR partition at 1 MiB holding that filesystem (sfdisk, dd);
+- GRUB's core image (`grub-mkimage -O i386-pc`, prefix (hd0,msdos1)/boot/grub, with the modules it
+  needs built in) in the gap after the MBR, and boot.img's first 440 bytes in the MBR, which is
+  what grub-bios-setup does for an MBR disk whose gap holds core.img: boot.img loads sector 1
+  (its kernel_sector default) and core.img's first sector loads the rest (its blocklist,
+  which grub-mkimage fills in for i386-pc).
+The result is cached beside the harness image, keyed by that image's key and this recipe.
+
+Run as root: ``python -m tests.vm.bootable build --arch x86_64``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.vm import images
+
+GRUB_PC_DIR = Path("/usr/lib/grub/i386-pc")
+HOST_TOOLS = {"grub-mkimage": "grub-common", "sfdisk": "fdisk", "debugfs": "e2fsprogs", "qemu-img": "qemu-utils"}
+PART_START = 2048  # sectors: the partition starts at 1 MiB, leaving the gap for core.img
+SECTOR = 512
+GRUB_MODULES = ("biosdisk", "part_msdos", "ext2", "normal", "linux", "echo", "test", "configfile", "search")
+KERNEL_ARGS = "root=/dev/vda1 ro console=tty0 console=ttyS0,115200 panic=-1"
+RECIPE_VERSION = 1
+
+
+class BootableError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class BootableImage:
+    arch: str
+    disk: Path  # raw, MBR, partition 1 = the harness root
+    build: dict[str, object]
+
+
+def missing_host_tools(arch: str) -> list[str]:
+    if arch != "x86_64":
+        return []
+    missing = {pkg for tool, pkg in HOST_TOOLS.items() if shutil.which(tool) is None}
+    if not (GRUB_PC_DIR / "boot.img").exists():
+        missing.add("grub-pc-bin")
+    return sorted(missing)
+
+
+def bootable_key(arch: str) -> str:
+    base = images.image_key(arch, "list")
+    recipe = {"version": RECIPE_VERSION, "base": base, "modules": GRUB_MODULES, "args": KERNEL_ARGS,
+              "start": PART_START}
+    return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _dir(arch: str) -> Path:
+    return images.cache_dir() / f"debian12-{arch}-bootable-{bootable_key(arch)}"
+
+
+def cached(arch: str) -> BootableImage | None:
+    d = _dir(arch)
+    if not (d / "build.json").exists():
+        return None
+    return BootableImage(arch, d / "disk.img", json.loads((d / "build.json").read_text()))
+
+
+def grub_cfg(kernel: str, initrd: str) -> str:
+    return (f"set timeout=0\nset default=0\nmenuentry 'debian' {{\n"
+            f"  linux /boot/{kernel} {KERNEL_ARGS}\n  initrd /boot/{initrd}\n}}\n")
+
+
+def _run(cmd: list[str], timeout: float, stdin: str | None = None) -> str:
+    proc = subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=timeout, check=False)
+    if proc.returncode != 0:
+        raise BootableError(f"{' '.join(cmd[:3])} … exited {proc.returncode}: {proc.stderr[-1500:]}")
+    return proc.stdout
+
+
+def _boot_files(root_img: Path) -> tuple[str, str]:
+    """The kernel and initrd names in the image's /boot (debugfs `ls -p`: /ino/mode/uid/gid/name/size/)."""
+    listing = _run(["debugfs", "-R", "ls -p /boot", str(root_img)], 120)
+    names = [f.split("/")[5] for f in listing.splitlines() if f.count("/") >= 6]
+    kernels = sorted(n for n in names if n.startswith("vmlinuz-"))
+    initrds = sorted(n for n in names if n.startswith("initrd.img-"))
+    if len(kernels) != 1 or len(initrds) != 1:
+        raise BootableError(f"{root_img}: expected one kernel and one initrd in /boot, found {kernels} {initrds}")
+    return kernels[0], initrds[0]
+
+
+def _debugfs_write(root_img: Path, local: Path, target: str) -> None:
+    # rm fails harmlessly when the file is absent; write refuses to overwrite.
+    _run(["debugfs", "-w", "-R", f"rm {target}", str(root_img)], 120)
+    _run(["debugfs", "-w", "-R", f"write {local} {target}", str(root_img)], 120)
+
+
+def build(arch: str) -> BootableImage:
+    if arch != "x86_64":
+        raise BootableError(f"arch {arch!r}: only x86_64 (a BIOS pc domain) is made bootable here; aarch64's "
+                            "domain boots UEFI, which needs an EFI system partition this helper does not build")
+    hit = cached(arch)
+    if hit is not None:
+        return hit
+    missing = missing_host_tools(arch)
+    if missing:
+        raise BootableError("making a bootable image needs: apt-get install " + " ".join(missing))
+    base = images.cached(arch)
+    if base is None:
+        raise BootableError(f"no VM harness image for {arch}: run `python -m tests.vm.images build --arch {arch}`")
+    final = _dir(arch)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".bootable-{arch}-", dir=final.parent))
+    t0 = time.monotonic()
+    try:
+        root = work / "root.img"
+        _run(["cp", "--sparse=always", str(base.root), str(root)], 600)
+        kernel, initrd = _boot_files(root)
+        (work / "fstab").write_text("/dev/vda1 / ext4 defaults,noatime 0 1\n")
+        _debugfs_write(root, work / "fstab", "/etc/fstab")
+        _run(["debugfs", "-w", "-R", "mkdir /boot/grub", str(root)], 120)
+        (work / "grub.cfg").write_text(grub_cfg(kernel, initrd))
+        _debugfs_write(root, work / "grub.cfg", "/boot/grub/grub.cfg")
+
+        root_bytes = root.stat().st_size
+        disk = work / "disk.img"
+        _run(["truncate", "-s", str(PART_START * SECTOR + root_bytes), str(disk)], 60)
+        _run(["sfdisk", "--quiet", str(disk)], 60, stdin=f"label: dos\nstart={PART_START}, type=83, bootable\n")
+        _run(["dd", f"if={root}", f"of={disk}", "bs=1M", f"seek={PART_START * SECTOR >> 20}", "conv=notrunc,sparse",
+              "status=none"], 1200)
+        root.unlink()
+
+        core = work / "core.img"
+        _run(["grub-mkimage", "-O", "i386-pc", "-d", str(GRUB_PC_DIR), "-o", str(core),
+              "-p", "(hd0,msdos1)/boot/grub", *GRUB_MODULES], 120)
+        if core.stat().st_size > (PART_START - 1) * SECTOR:
+            raise BootableError(f"core.img is {core.stat().st_size} bytes: it does not fit before sector {PART_START}")
+        with disk.open("r+b") as fh:
+            fh.seek(0)
+            fh.write((GRUB_PC_DIR / "boot.img").read_bytes()[:440])  # keep the partition table
+            fh.seek(SECTOR)
+            fh.write(core.read_bytes())
+        core.unlink()
+        meta = {"arch": arch, "base": str(base.root), "kernel": kernel, "initrd": initrd,
+                "kernel_args": KERNEL_ARGS, "grub_modules": list(GRUB_MODULES),
+                "build_s": round(time.monotonic() - t0, 1),
+                "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        (work / "build.json").write_text(json.dumps(meta, indent=2) + "\n")
+        if final.exists():
+            shutil.rmtree(final)
+        work.rename(final)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    made = cached(arch)
+    assert made is not None
+    return made
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.vm.bootable", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    b = sub.add_parser("build", help="build (or find in the cache) the bootable disk for an arch")
+    b.add_argument("--arch", choices=["x86_64"], required=True)
+    args = parser.parse_args(argv)
+    if os.geteuid() != 0:
+        print("warning: not root; debugfs on a root-owned cache may fail", file=sys.stderr)
+    try:
+        image = build(args.arch)
+    except BootableError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps({"disk": str(image.disk), **image.build}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
