@@ -1,5 +1,5 @@
 """The real engine on the libvirt backend, bare, against a real libvirtd (issue 15 point 3): both
-arches without the domains (`pulumi up --target`), and x86_64 in full, its domain included.
+arches without the domains (`pulumi up --target`), and each arch in full, its domain included.
 
 libvirtd and virtlogd run inside a network namespace this test creates (tests/libvirt/daemon.py),
 and so does every `pulumi` call (`ip netns exec`), with the CLI, the Python host, and the real
@@ -19,13 +19,14 @@ each cell's overlay disk and its cloud-init ISO (which carries the real key's pu
 Domains and the commands on the guests are left out, with everything that depends on them. Then
 `pulumi destroy`, and afterwards libvirt must hold no domain, volume or network of the stack.
 
-The full test, x86_64: both reasons removed on the test's side. The base image is the harness image
-made bootable the way a cloud image is (tests/vm/bootable.py: an MBR disk whose GRUB loads the
-image's own kernel and initrd), and the stack sets `libvirtAccel: tcg`, so the native domain is
-`type='qemu'`. Then a plain `pulumi up`: the domain boots, gets its DHCP lease, cloud-init reads the
-seed ISO, and pulumi-command runs the kit over SSH. The outputs must pass the result schema, then
-`pulumi destroy` must leave no domain, volume or network of the stack. aarch64 is not run in full:
-its domain boots UEFI, and the helper builds no EFI system partition.
+The full test, one arch at a time (one guest at a time on a shared host): both reasons removed on
+the test's side. The base image is the harness image made bootable the way a cloud image is
+(tests/vm/bootable.py: x86_64 an MBR disk with GRUB for BIOS, aarch64 a GPT disk with an EFI system
+partition and GRUB for UEFI, each loading the image's own kernel and initrd), and the stack sets
+`libvirtAccel: tcg`, so the native x86_64 domain is `type='qemu'` (aarch64 is emulated anyway).
+Then a plain `pulumi up`: the domain boots, gets its DHCP lease, cloud-init reads the seed ISO, and
+pulumi-command runs the kit over SSH. The outputs must pass the result schema, then `pulumi destroy`
+must leave no domain, volume or network of the stack.
 """
 
 from __future__ import annotations
@@ -230,15 +231,12 @@ def _run(engine: Engine, lv: Libvirt, paths: dict[str, str]) -> None:
     engine.run(["stack", "rm", "--yes", "--stack", STACK], timeout=120)
 
 
-FULL_ARCH = "x86_64"
-
-
-def _full_stack_config(image_path: str) -> str:
+def _full_stack_config(arch: str, image_path: str) -> str:
     config: dict[str, Any] = {
         "k8s-footprint:backend": "libvirt",
-        "k8s-footprint:arches": [FULL_ARCH],
+        "k8s-footprint:arches": [arch],
         "k8s-footprint:distros": ["bare"],
-        "k8s-footprint:images": {FULL_ARCH: image_path},
+        "k8s-footprint:images": {arch: image_path},
         "k8s-footprint:libvirtPool": POOL,
         # KVM guests hang on these machines (FACTS §6): the native domain runs emulated.
         "k8s-footprint:libvirtAccel": "tcg",
@@ -250,24 +248,25 @@ def _full_stack_config(image_path: str) -> str:
     return json.dumps({"config": config}, indent=2) + "\n"
 
 
-def test_libvirt_full_up_destroy_x86_64(workdir: Path) -> None:
+@pytest.mark.parametrize("arch", ARCHES)
+def test_libvirt_full_up_destroy(workdir: Path, arch: str) -> None:
     bin_dir = _require()
-    missing = bootable.missing_host_tools(FULL_ARCH)
+    missing = bootable.missing_host_tools(arch)
     if missing:
         pytest.skip("the bootable test image needs: apt-get install " + " ".join(missing))
     netns = f"k8sf-e2e-{os.getpid()}"
     engine = Engine(bin_dir, workdir / "engine", wrap=["ip", "netns", "exec", netns])
     out = os.environ.get("K8SF_E2E_LOG_DIR")
-    log_path = (Path(out) if out else workdir) / f"{time.strftime('%Y-%m-%d')}-libvirt-bare-{FULL_ARCH}-full.log"
-    engine.note(f"e2e: libvirt backend, bare, {FULL_ARCH}, full up (domain included), libvirtAccel tcg, program in "
+    log_path = (Path(out) if out else workdir) / f"{time.strftime('%Y-%m-%d')}-libvirt-bare-{arch}-full.log"
+    engine.note(f"e2e: libvirt backend, bare, {arch}, full up (domain included), libvirtAccel tcg, program in "
                 f"{PROJECT}; tools in {bin_dir}; libvirtd and every pulumi call in netns {netns}")
     try:
         t0 = time.monotonic()
-        image = bootable.build(FULL_ARCH)
-        dst = workdir / f"debian12-{FULL_ARCH}-bootable.qcow2"
+        image = bootable.build(arch)
+        dst = workdir / f"debian12-{arch}-bootable.qcow2"
         subprocess.run(["qemu-img", "convert", "-q", "-O", "qcow2", "-f", "raw", str(image.disk), str(dst)],
                        check=True, timeout=900)
-        engine.note(f"image {FULL_ARCH}: {dst.name}, {dst.stat().st_size >> 20} MiB qcow2, from {image.disk} "
+        engine.note(f"image {arch}: {dst.name}, {dst.stat().st_size >> 20} MiB qcow2, from {image.disk} "
                     f"(kernel {image.build['kernel']}, args {image.build['kernel_args']!r}); "
                     f"{time.monotonic() - t0:.0f} s")
         pool_dir = workdir / "pool"
@@ -276,7 +275,7 @@ def test_libvirt_full_up_destroy_x86_64(workdir: Path) -> None:
             lv.virsh("pool-define-as", POOL, "dir", "--target", str(pool_dir))
             lv.virsh("pool-start", POOL)
             try:
-                _run_full(engine, lv, str(dst))
+                _run_full(engine, lv, arch, str(dst))
             finally:
                 left = _stack_objects(lv)
                 engine.note(f"libvirt after destroy: {json.dumps(left)}")
@@ -296,11 +295,11 @@ def test_libvirt_full_up_destroy_x86_64(workdir: Path) -> None:
         log(f"e2e transcript: {log_path}")
 
 
-def _run_full(engine: Engine, lv: Libvirt, image_path: str) -> None:
-    cell = f"{FULL_ARCH}-bare-1"
+def _run_full(engine: Engine, lv: Libvirt, arch: str, image_path: str) -> None:
+    cell = f"{arch}-bare-1"
     engine.run(["version"], timeout=60)
     engine.run(["stack", "init", STACK], timeout=120)
-    engine.config_file.write_text(_full_stack_config(image_path))
+    engine.config_file.write_text(_full_stack_config(arch, image_path))
     engine.run(["plugin", "ls", "--project"], timeout=300)
     try:
         up = engine.run(["up", "--yes", "--skip-preview", "--stack", STACK, "--config-file", str(engine.config_file)],

@@ -11,6 +11,9 @@ import pytest
 
 from tests.vm import bootable, images
 
+# GRUB's arm64-efi modules as bootable.grub_efi_dir() fetches them (once, into the real cache).
+GRUB_EFI = images.cache_dir() / "grub-efi-arm64/root/usr/lib/grub/arm64-efi"
+
 
 def _root(tmp_path: Path, kernels: tuple[str, ...] = ("6.1.0-50-amd64",)) -> Path:
     tree = tmp_path / "tree"
@@ -27,8 +30,9 @@ def _root(tmp_path: Path, kernels: tuple[str, ...] = ("6.1.0-50-amd64",)) -> Pat
 
 @pytest.fixture
 def stand_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    if bootable.missing_host_tools("x86_64"):
-        pytest.skip("needs: apt-get install " + " ".join(bootable.missing_host_tools("x86_64")))
+    for arch in ("x86_64", "aarch64"):
+        if bootable.missing_host_tools(arch):
+            pytest.skip("needs: apt-get install " + " ".join(bootable.missing_host_tools(arch)))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     img = _root(tmp_path)
     monkeypatch.setattr(images, "cached", lambda arch, modules="list": images.GuestImage(
@@ -67,6 +71,30 @@ def test_two_kernels_are_refused_by_name(tmp_path: Path) -> None:
         bootable._boot_files(img)
 
 
-def test_aarch64_is_refused_with_the_reason() -> None:
-    with pytest.raises(bootable.BootableError, match=r"only x86_64.*UEFI"):
-        bootable.build("aarch64")
+def test_aarch64_has_an_efi_system_partition_with_grub_at_the_removable_path(
+        stand_in: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    if not (GRUB_EFI / "linux.mod").exists():
+        pytest.skip(f"no GRUB arm64-efi modules in {GRUB_EFI}: `python -m tests.vm.bootable build --arch aarch64` "
+                    "fetches them")
+    monkeypatch.setattr(bootable, "grub_efi_dir", lambda: GRUB_EFI)
+    made = bootable.build("aarch64")
+    table = subprocess.run(["sfdisk", "-d", str(made.disk)], capture_output=True, text=True, check=True,
+                           timeout=60).stdout
+    assert "label: gpt" in table
+    lines = [line for line in table.splitlines() if "start=" in line]
+    assert "type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B" in lines[0]  # the EFI system partition
+    disk = made.disk.read_bytes()
+    esp = tmp_path / "esp.img"
+    esp.write_bytes(disk[bootable.PART_START * bootable.SECTOR:][:bootable.ESP_MIB << 20])
+    listing = subprocess.run(["mdir", "-i", str(esp), "-b", "::/EFI/BOOT"], capture_output=True, text=True,
+                             check=True, timeout=60).stdout
+    assert "BOOTAA64.EFI" in listing.upper(), listing
+    part = tmp_path / "part.img"
+    part.write_bytes(disk[(bootable.PART_START + (bootable.ESP_MIB << 11)) * bootable.SECTOR:])
+    assert _cat(part, "/etc/fstab").startswith("/dev/vda2 / ext4")
+    assert "root=/dev/vda2 ro console=ttyAMA0" in _cat(part, "/boot/grub/grub.cfg")
+
+
+def test_an_unknown_arch_is_refused_by_name() -> None:
+    with pytest.raises(bootable.BootableError, match=r"arch 'riscv64': choose one of \['aarch64', 'x86_64'\]"):
+        bootable.build("riscv64")
