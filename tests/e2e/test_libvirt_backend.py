@@ -31,6 +31,7 @@ must leave no domain, volume or network of the stack.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -231,6 +232,39 @@ def _run(engine: Engine, lv: Libvirt, paths: dict[str, str]) -> None:
     engine.run(["stack", "rm", "--yes", "--stack", STACK], timeout=120)
 
 
+# libvirt picks a domain's UEFI firmware from the descriptors in /usr/share/qemu/firmware (then
+# /etc/qemu/firmware), the first by file name that fits. Debian's qemu-efi-aarch64 ships
+# 40-edk2-aarch64-secure-enrolled.json first: Secure Boot on, Microsoft's keys enrolled. A cloud
+# image boots through its Microsoft-signed shim; the test image's GRUB is unsigned, and that
+# firmware refuses it (the first aarch64 run sat in the firmware, no DHCP lease after 5 min). So,
+# while the test runs, a descriptor of the firmware without Secure Boot (Debian's own
+# 60-edk2-aarch64.json, the same files) sorts first.
+FIRMWARE_DIR = Path("/etc/qemu/firmware")
+PLAIN_AAVMF = Path("/usr/share/qemu/firmware/60-edk2-aarch64.json")
+
+
+@contextlib.contextmanager
+def _firmware_without_secure_boot(arch: str) -> Iterator[str]:
+    if arch != "aarch64":
+        yield "unchanged"
+        return
+    if not PLAIN_AAVMF.exists():
+        pytest.skip(f"{PLAIN_AAVMF} is missing: the test's unsigned GRUB needs UEFI without Secure Boot")
+    ours = FIRMWARE_DIR / "10-k8sf-e2e-aarch64-no-secure-boot.json"
+    if ours.exists():
+        raise AssertionError(f"{ours} exists: another run of this test is under way, or did not clean up")
+    made_dir = not FIRMWARE_DIR.exists()
+    FIRMWARE_DIR.mkdir(parents=True, exist_ok=True)
+    ours.write_text(PLAIN_AAVMF.read_text())
+    try:
+        yield f"{ours.name} (a copy of {PLAIN_AAVMF})"
+    finally:
+        ours.unlink(missing_ok=True)
+        if made_dir:
+            with contextlib.suppress(OSError):
+                FIRMWARE_DIR.rmdir()
+
+
 def _full_stack_config(arch: str, image_path: str) -> str:
     config: dict[str, Any] = {
         "k8s-footprint:backend": "libvirt",
@@ -271,7 +305,8 @@ def test_libvirt_full_up_destroy(workdir: Path, arch: str) -> None:
                     f"{time.monotonic() - t0:.0f} s")
         pool_dir = workdir / "pool"
         pool_dir.mkdir()
-        with libvirt_in_netns(netns) as lv:
+        with _firmware_without_secure_boot(arch) as firmware, libvirt_in_netns(netns) as lv:
+            engine.note(f"UEFI firmware descriptor: {firmware}")
             lv.virsh("pool-define-as", POOL, "dir", "--target", str(pool_dir))
             lv.virsh("pool-start", POOL)
             try:
@@ -311,7 +346,8 @@ def _run_full(engine: Engine, lv: Libvirt, arch: str, image_path: str) -> None:
             head = next((line.strip() for line in xml.splitlines() if line.strip().startswith("<domain")), "")
             cpu = next((line.strip() for line in xml.splitlines() if line.strip().startswith("<cpu")), "")
             state = lv.virsh("domstate", dom, check=False).stdout.strip()
-            engine.note(f"domain {dom}: {head} {cpu} state {state!r}")
+            loader = next((line.strip() for line in xml.splitlines() if "<loader" in line), "")
+            engine.note(f"domain {dom}: {head} {cpu} {loader} state {state!r}")
         assert up.returncode == 0, f"pulumi up failed:\n{up.stdout[-4000:]}\n{up.stderr[-2000:]}"
         assert made["domains"] == [f"k8sf-{STACK}-{cell}"], made
         state = json.loads(engine.run(["stack", "export", "--stack", STACK], timeout=120).stdout)
