@@ -1,6 +1,6 @@
 """tests/vm/bootable.py on a tiny stand-in for the harness image: a real ext4 root made with
 mkfs.ext4 -d, turned into a disk as the real one is. What boots it is shown by the real-engine run
-(benchmarks/results/e2e/2026-11-30-libvirt-bare-x86_64-full.log); this checks the layout."""
+(benchmarks/results/e2e/2026-11-30-libvirt-bare-{x86_64,aarch64}-full.log); this checks the layout."""
 
 from __future__ import annotations
 
