@@ -73,7 +73,7 @@ class Backend:
                 stack=spec.stack, cell=cell.name, arch=cell.arch, platform=self.platform, user_data=self.user_data,
                 private_key=self.private_key, address=guest_address(spec.libvirt_network_cidr, cell.slot),
                 host_arch=spec.libvirt_host_arch, replacement_trigger=fingerprint, memory_mib=cell.memory_mib,
-                disk_gib=spec.disk_gib, after=after))
+                disk_gib=spec.disk_gib, accel=spec.libvirt_accel, after=after))
             return Instance(vm.host, vm.domain, vm.host.address.apply(
                 lambda a: {"backend": "libvirt", "arch": cell.arch, "address": a, "memoryMiB": cell.memory_mib}),
                 {"backend": "libvirt", "memory_mib": cell.memory_mib, "vcpus": VCPUS})

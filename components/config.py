@@ -23,6 +23,7 @@ from components import distros as distro_table
 NAMESPACE = "k8s-footprint"
 
 BACKENDS = ("libvirt", "aws", "hosts")
+LIBVIRT_ACCELS = ("kvm", "tcg")
 ARCHES = ("x86_64", "aarch64")
 # From the one distro table (benchmarks/guest/distros.tsv), in address-slot order: the six rows of
 # the 2022 experiment are the default, variants such as k3s-minimal follow.
@@ -123,6 +124,9 @@ class FleetSpec:
     libvirt_pool: str = "default"
     libvirt_network_cidr: str = "10.213.0.0/24"
     libvirt_host_arch: str = "x86_64"
+    # How guests of the host's own arch run: kvm (domain type kvm), or tcg (type qemu, emulated), for
+    # hosts whose KVM is missing or hangs guests (CI runners without nested KVM). Other arches: always qemu.
+    libvirt_accel: str = "kvm"
     images: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_IMAGES))
     hosts: tuple[HostEntry, ...] = ()
     # The hosts backend only: may destroy (and a replace) remove the distro from the user's machine?
@@ -214,6 +218,7 @@ KEYS: dict[str, str] = {
     "libvirtPool": "the name of an existing libvirt storage pool",
     "libvirtNetworkCidr": "a private IPv4 /16 to /28 for the fleet's NAT network",
     "libvirtHostArch": "x86_64 or aarch64: the arch of the machine libvirtUri runs guests on",
+    "libvirtAccel": "kvm or tcg: how guests of the host's own arch run (tcg: emulated, for hosts without KVM)",
     "images": "a map of arch to a cloud image URL or path",
     "hosts": "a list of {name, address, user, arch, port}",
     "sshPrivateKey": "the hosts' SSH private key, set with --secret",
@@ -489,6 +494,7 @@ def parse(raw: Mapping[str, Any], *, project: str, stack: str, now: datetime,
         r.problems.append(f"{NAMESPACE}:libvirtHostArch is required when libvirtUri ({libvirt_uri!r}) is another "
                           "machine: set it to that machine's arch, x86_64 or aarch64, so native guests get KVM "
                           "and the others emulation")
+    accel = r.choice("libvirtAccel", LIBVIRT_ACCELS, "kvm")
     pool = str(raw.get("libvirtPool") or "default")
     if not re.match(r"^[A-Za-z0-9_.-]+$", pool):
         r.bad("libvirtPool", pool)
@@ -511,7 +517,8 @@ def parse(raw: Mapping[str, Any], *, project: str, stack: str, now: datetime,
         instance_types=instance_types, ssh_allowed_cidrs=cidrs,
         ttl_hours=r.integer("ttlHours", 1, 168, 4), spot=r.boolean("spot", False),
         libvirt_uri=libvirt_uri, libvirt_pool=pool, libvirt_network_cidr=str(network_cidr), images=images,
-        libvirt_host_arch=host_arch, hosts=hosts, allow_uninstall=r.boolean("allowUninstall", False),
+        libvirt_host_arch=host_arch, libvirt_accel=accel, hosts=hosts,
+        allow_uninstall=r.boolean("allowUninstall", False),
         measure_preinstalled=r.boolean("measurePreinstalled", False),
     )
 

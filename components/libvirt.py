@@ -43,13 +43,19 @@ class DomainShape:
     create_timeout: str
 
 
-def domain_shape(arch: str, host_arch: str) -> DomainShape:
-    emulated = arch != host_arch
+def domain_shape(arch: str, host_arch: str, accel: str = "kvm") -> DomainShape:
+    """kvm runs the host's own arch under KVM; tcg (config libvirtAccel) emulates it as well, as every
+    other arch always is. The domain's `type` is what decides (terraform-provider-libvirt v0.8.1
+    libvirt/resource_libvirt_domain.go:518-522 copies it into `<domain type=...>`; default "kvm", 78-83)."""
+    if accel not in ("kvm", "tcg"):
+        raise ValueError(f"libvirt accel {accel!r}: choose kvm or tcg")
+    emulated = arch != host_arch or accel == "tcg"
     return DomainShape(
         arch=arch,
         machine="virt" if arch == "aarch64" else None,
         type="qemu" if emulated else "kvm",
         # Under emulation qemu's default CPU for "virt" is a 32-bit core; "maximum" is -cpu max.
+        # host-passthrough needs KVM: libvirt refuses it for a qemu (TCG) domain.
         cpu_mode="maximum" if emulated else "host-passthrough",
         create_timeout="40m" if emulated else "10m",
     )
@@ -109,6 +115,7 @@ class LibvirtInstanceArgs:
     replacement_trigger: str
     memory_mib: int = 1024
     disk_gib: int = 20
+    accel: str = "kvm"  # config libvirtAccel: how a guest of host_arch runs
     after: Sequence[pulumi.Resource] = field(default_factory=tuple)
 
 
@@ -116,7 +123,7 @@ class LibvirtInstance(pulumi.ComponentResource):
     def __init__(self, name: str, args: LibvirtInstanceArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("k8s-footprint:index:LibvirtInstance", name, None, opts)
         plat = args.platform
-        shape = domain_shape(args.arch, args.host_arch)
+        shape = domain_shape(args.arch, args.host_arch, args.accel)
         child = pulumi.ResourceOptions(parent=self, provider=plat.provider, depends_on=list(args.after),
                                        replacement_trigger=args.replacement_trigger)
         self.disk = libvirt.Volume(

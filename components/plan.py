@@ -38,8 +38,9 @@ class CellTime:
 
 
 def emulated(spec: FleetSpec, arch: str) -> bool:
-    """Only local VMs of the other arch run emulated; AWS and hosts run natively."""
-    return spec.backend == "libvirt" and arch != spec.libvirt_host_arch
+    """Only local VMs run emulated: those of the other arch, and all of them with libvirtAccel tcg.
+    AWS and hosts run natively."""
+    return spec.backend == "libvirt" and (arch != spec.libvirt_host_arch or spec.libvirt_accel == "tcg")
 
 
 def cell_seconds(spec: FleetSpec, arch: str, distro: str) -> int:

@@ -211,32 +211,37 @@ def check_pool_space(spec: FleetSpec, pool_info: str) -> Finding:
                    "" if ok else "free space in the pool's folder, or narrow distros, arches or repetitions")
 
 
+# What a host without working KVM can do: emulate its own arch too (config libvirtAccel).
+TCG_FIX = "pulumi config set k8s-footprint:libvirtAccel tcg --stack {stack}"
+
+
 def check_arch(m: Machine, spec: FleetSpec, arch: str) -> list[Finding]:
     findings = []
     binary, package = QEMU[arch]
     native = arch == spec.libvirt_host_arch
     local = config.libvirt_uri_is_local(spec.libvirt_uri)
     # libvirt's own view: can it run this arch, with KVM where the program asks for it?
-    virttype = "kvm" if native else "qemu"
+    virttype = "kvm" if native and spec.libvirt_accel == "kvm" else "qemu"
     caps_args = ["domcapabilities", "--arch", arch, "--virttype", virttype]
     if arch == "aarch64":
         caps_args += ["--machine", "virt"]
     caps = _virsh(m, spec, *caps_args)
     if caps.returncode != 0:
         fix = f"sudo apt-get install {package}" if virttype == "qemu" else (
-            "make /dev/kvm usable by libvirt's qemu (its group, the kvm module) or measure this arch emulated on "
-            "another host")
+            "make /dev/kvm usable by libvirt's qemu (its group, the kvm module), or run these guests emulated: "
+            + TCG_FIX.format(stack=spec.stack))
         findings.append(Finding(f"{arch} guests ({virttype})", False,
                                 f"libvirt can't run them: {caps.stderr.strip()[:200]}", fix))
     else:
         findings.append(Finding(f"{arch} guests ({virttype})", True, "libvirt can run them"))
     if local and m.which(binary) is None:
         findings.append(Finding(f"{binary}", False, "not installed", f"sudo apt-get install {package}"))
-    if native and local:
+    if native and local and spec.libvirt_accel == "kvm":
         ok, detail = kvm_works(m)
         findings.append(Finding("/dev/kvm", ok, detail, "" if ok else
                                 "load the kvm module and add your user to its group (sudo adduser $USER kvm); on a VM, "
-                                "enable nested virtualisation"))
+                                "enable nested virtualisation; or run the guests emulated (slower): "
+                                + TCG_FIX.format(stack=spec.stack)))
     if arch == "aarch64":
         loaders = re.findall(r"<value>([^<]*(?:AAVMF|QEMU_EFI|edk2)[^<]*)</value>", caps.stdout)
         ok = bool(loaders) or (local and any(m.files(f) for f in AAVMF_FILES))

@@ -143,6 +143,10 @@ RULES: Final[dict[str, Rule]] = {
     # does NOT give a new domain), network_interface 194-250 (Update only re-registers DHCP hosts, 724-760),
     # running 107-113, autostart, machine 364-368, arch 369-373, kernel, initrd, boot_device, video, qemu_agent,
     # metadata. Any Update first starts a stopped domain (681-686).
+    # `type` (config libvirtAccel): Optional, ForceNew, Default "kvm" (78-83); Create copies it into
+    # `<domain type=...>` (518-522; TERRAFORM_LIBVIRT_TEST_DOMAIN_TYPE in the provider's environment overrides
+    # it, which the program never sets); Read never sets it (no d.Set("type")), so no drift, and a change
+    # kvm <-> qemu replaces the domain.
     # Computed: nvram, cpu, autostart, machine, arch, emulator (and nested mac/addresses/network_id/wwn).
     # read_back: Read sets `firmware` from the loader libvirt picked (822-824). On aarch64 the provider asks for
     # `<os firmware='efi'>` (domain_def.go:118-122), libvirt fills in the loader, so the state holds a firmware

@@ -290,6 +290,14 @@ def test_a_host_arch_that_contradicts_the_local_machine_is_refused() -> None:
     assert any("libvirtHostArch = 'riscv64'" in p for p in problems({"libvirtHostArch": "riscv64"}))
 
 
+def test_libvirt_accel_defaults_to_kvm_and_refuses_anything_but_kvm_or_tcg() -> None:
+    assert spec({}).libvirt_accel == "kvm"
+    assert spec({"libvirtAccel": "tcg"}).libvirt_accel == "tcg"
+    found = problems({"libvirtAccel": "hvf"})
+    assert found == ["k8s-footprint:libvirtAccel = 'hvf': must be kvm or tcg: how guests of the host's own arch "
+                     "run (tcg: emulated, for hosts without KVM)"], found
+
+
 def test_each_stack_gets_its_own_nat_range_unless_one_is_set() -> None:
     dev = parse({}, project="k8s-footprint", stack="dev", now=NOW).libvirt_network_cidr
     lab = parse({}, project="k8s-footprint", stack="lab", now=NOW).libvirt_network_cidr

@@ -204,6 +204,36 @@ def test_an_emulated_arch_libvirt_cannot_run_names_the_package() -> None:
     assert not findings["aarch64 UEFI firmware"].ok
 
 
+def test_a_native_arch_without_working_kvm_is_offered_tcg(tmp_path: Path) -> None:
+    """/dev/kvm that does not answer: the fix names libvirtAccel tcg; with tcg set, the doctor asks
+    libvirt for qemu (not kvm) guests of the host's arch and does not open /dev/kvm."""
+    native = config.native_arch()
+    answers = {"version": (0, ""), "pool-info": (0, POOL_INFO.format(free="50.00")),
+               "domcapabilities": (0, "<domainCapabilities/>"), "net-list": (0, "")}
+    m = fake_virsh(answers)
+    m.kvm_path = str(tmp_path / "no-kvm")
+    findings = {f.check: f for f in doctor.check_libvirt(m, spec(arches=(native,), distros=("bare",),
+                                                                   libvirt_host_arch=native))}
+    kvm = findings["/dev/kvm"]
+    assert not kvm.ok and "pulumi config set k8s-footprint:libvirtAccel tcg --stack dev" in kvm.fix
+    assert f"{native} guests (kvm)" in findings
+
+    m = fake_virsh(answers)
+    m.kvm_path = str(tmp_path / "no-kvm")
+    findings = {f.check: f for f in doctor.check_libvirt(m, spec(arches=(native,), distros=("bare",),
+                                                                   libvirt_host_arch=native, libvirt_accel="tcg"))}
+    assert "/dev/kvm" not in findings and findings[f"{native} guests (qemu)"].ok, findings
+    caps = [a for a in m.calls if a[0] == "virsh" and a[3] == "domcapabilities"]  # type: ignore[attr-defined]
+    assert caps and all(a[a.index("--virttype") + 1] == "qemu" for a in caps), caps
+
+    # libvirt refusing kvm guests: the fix offers tcg too.
+    m = fake_virsh({**answers, "domcapabilities": (1, "")})
+    m.kvm_path = str(tmp_path / "no-kvm")
+    findings = {f.check: f for f in doctor.check_libvirt(m, spec(arches=(native,), distros=("bare",),
+                                                                   libvirt_host_arch=native))}
+    assert "libvirtAccel tcg" in findings[f"{native} guests (kvm)"].fix
+
+
 def test_libvirt_not_answering_is_one_problem_with_its_fix() -> None:
     m = fake_virsh({})
     findings = doctor.check_libvirt(m, spec())

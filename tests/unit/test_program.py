@@ -99,6 +99,18 @@ def test_libvirt_guests_have_1_gib_one_vcpu_and_emulated_arm_arguments(mocks: Fl
     assert len(overlays) == 2 and all(v["size"] == 20 * 1024**3 for v in overlays)
 
 
+def test_libvirt_accel_tcg_emulates_the_hosts_own_arch_too(mocks: FleetMocks) -> None:
+    """libvirtAccel tcg: a host without working KVM (a CI runner without nested KVM) gets a qemu
+    domain with -cpu max for its own arch; host-passthrough needs KVM."""
+    run_program({"distros": ["bare"], "libvirtAccel": "tcg"})
+    domains = {d.name: d.inputs for d in mocks.of_type("libvirt:index/domain:Domain")}
+    assert set(domains) == {"x86_64-bare-1-vm", "aarch64-bare-1-vm"}
+    for inputs in domains.values():
+        assert inputs["type"] == "qemu" and inputs["cpu"] == {"mode": "maximum"}, inputs
+    native = domains[f"{native_arch()}-bare-1-vm"]
+    assert native["arch"] == native_arch()
+
+
 def test_ci_stack_creates_locked_down_tagged_aws_instances(mocks: FleetMocks) -> None:
     program = run_program(CI_CONFIG)
     results = program["resolved_results"]

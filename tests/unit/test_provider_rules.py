@@ -159,6 +159,10 @@ def test_domain_diffs() -> None:
     assert plan_step(DOMAIN, DOM, with_(DOM, consoles=[])) == "replace"
     assert plan_step(DOMAIN, DOM, with_(DOM, xml={"xslt": "<xsl:stylesheet/>"})) == "replace"
     assert plan_step(DOMAIN, DOM, with_(DOM, networkInterfaces=[{"networkId": "net-2"}])) == "update"
+    # libvirtAccel: `type` alone (kvm <-> qemu) replaces; the state keeps the input, Read never sets it.
+    kvm = with_(DOM, type="kvm")
+    assert plan_step(DOMAIN, kvm, with_(kvm, type="qemu")) == "replace"
+    assert decide(DOMAIN, kvm, with_(kvm, type="qemu")).why == "type changed and forces replacement"
     # The overlay volume is replaced: in a preview its id is unknown, and `disks` forces a new domain.
     d = decide(DOMAIN, DOM, DOM, replaced={DISK_URN}, property_deps={"disks": [DISK_URN]})
     assert d.step == "replace", d.why

@@ -20,9 +20,13 @@ SEED = ROOT / "benchmarks" / "results" / "seed-2022" / "README.md"
 
 
 def table_after(marker: str) -> list[list[str]]:
-    """The rows (cells stripped, header and rule left out) of the first table after the line that holds marker."""
+    """The rows (cells stripped, header and rule left out) of the first table after the line that holds marker.
+
+    A marker that ends in ':' names a caption line of its own (the VM tables' "x86_64:"), so it must be
+    the whole line; other markers are the start of a table's header."""
     lines = README.splitlines()
-    start = next(i for i, line in enumerate(lines) if marker in line)
+    start = next(i for i, line in enumerate(lines)
+                 if (line.strip() == marker if marker.endswith(":") else marker in line))
     rows: list[list[str]] = []
     for line in lines[start if lines[start].startswith("|") else start + 1:]:
         if not line.startswith("|"):

@@ -22,6 +22,7 @@ import components.backends
 import components.cloudinit
 import components.commands
 import components.config
+from components.config import native_arch
 from tests.conftest import ROOT, FleetMocks, Registration, install_mocks, resolve, set_stack_config
 from tests.providers.rules import Decision, decide
 
@@ -250,3 +251,20 @@ def _clock(moment: datetime) -> type[datetime]:
             return cls.fromtimestamp(moment.timestamp(), tz)
 
     return Clock
+
+
+def test_switching_libvirt_accel_replaces_only_the_native_domains(kit_copy: Path) -> None:
+    """libvirtAccel kvm -> tcg changes the native domains' `type` (kvm -> qemu) and `cpu`, both ForceNew
+    in terraform-provider-libvirt v0.8.1 (resource_libvirt_domain.go:78-83 and 343-358; tests/providers/
+    rules.py): a new domain, not an update. The emulated arch was qemu already, so its cells stay."""
+    native = native_arch()
+    first = up(LIBVIRT)
+    steps = second_up(first, up({**LIBVIRT, "libvirtAccel": "tcg"}))
+    for d in ("bare", "k3s"):
+        vm = steps[f"{native}-{d}-1-vm"]
+        assert vm.step == "replace", vm
+        assert steps[f"{native}-{d}-1-disk"].step == "same"  # the disk and seed are not the domain's to lose
+    other = "aarch64" if native == "x86_64" else "x86_64"
+    assert all(dec.step == "same" for n, dec in steps.items() if n.startswith(other)), {
+        n: dec.why for n, dec in steps.items() if n.startswith(other) and dec.step != "same"}
+    assert "update" not in by_step(steps)
