@@ -46,6 +46,8 @@ class Engine:
     # Run each call through this prefix (say, ["ip", "netns", "exec", NAME]: the engine and its
     # providers then live in that network namespace, as libvirtd does).
     wrap: list[str] = field(default_factory=list)
+    # The program's folder (--cwd of every call); a test may point it at a changed copy between calls.
+    project: Path = PROJECT
 
     def __post_init__(self) -> None:
         (self.workdir / "state").mkdir(parents=True, exist_ok=True)
@@ -76,7 +78,7 @@ class Engine:
 
     def run(self, args: list[str], timeout: float, stdin: str | None = None, check: bool = True,
             secret_stdin: bool = False) -> subprocess.CompletedProcess[str]:
-        argv = [*self.wrap, str(self.bin_dir / "pulumi"), *args, "--non-interactive", "--cwd", str(PROJECT)]
+        argv = [*self.wrap, str(self.bin_dir / "pulumi"), *args, "--non-interactive", "--cwd", str(self.project)]
         t0 = time.monotonic()
         self.transcript.append(f"$ pulumi {shlex.join(args)}" + ("  < (secret on stdin)" if secret_stdin else ""))
         try:

@@ -11,6 +11,9 @@ and leave no resource in the state, and nothing of the cell on the host: the sta
 The bare cell also runs issue 15's second `up`: `pulumi preview --json` after no change, then after a
 new `settleSeconds` (a new command set), and that `up`; what the engine reports per resource is
 compared with tests/unit/test_second_up.py's prediction for the hosts backend with allowUninstall.
+Then one more: the program run from a copy of this project whose kit differs by one comment line (a
+new kit hash, so a new kit folder), preview and `up`; the guest must then hold that kit alone, and
+the result must name its hash.
 
 The transcript of every pulumi call (the engine's own summary lines and the outputs included) is
 written to K8SF_E2E_LOG_DIR when it is set (make test-e2e), else to the test's temporary folder.
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,9 +32,11 @@ from typing import Any
 import pytest
 
 from components.cloudinit import GUEST_USER
+from components.commands import kit_hash, remote_kit_path
 from components.schema import validate_result
 from tests.e2e.engine import PROJECT, Engine, tools_bin
 from tests.vm import images, qemu
+from tests.vm.qemu import Guest
 
 pytestmark = pytest.mark.e2e
 ARCH = "x86_64"
@@ -123,6 +129,42 @@ def _second_up(engine: Engine, cell: str) -> None:
         assert "replace" in ops or "create-replacement" in ops, f"{cell}-{part}: predicted replace, engine: {ops}"
 
 
+def _changed_kit_copy(dest: Path) -> Path:
+    """This project copied as a developer's checkout would be, with one harmless byte more in the kit."""
+    shutil.copytree(PROJECT, dest, symlinks=True, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache"))
+    (dest / ".venv").symlink_to((PROJECT / ".venv").resolve())  # Pulumi.yaml runs the program from .venv
+    with (dest / "benchmarks" / "guest" / "lib" / "common.sh").open("a") as f:
+        f.write("# e2e: a kit change that changes nothing but the kit's hash\n")
+    return dest
+
+
+def _kit_change_up(engine: Engine, cell: str, guest: Guest) -> None:
+    """Issue 15 point 2, the kit change: preview and `up` from a copy whose kit differs."""
+    old_hash = kit_hash(PROJECT / "benchmarks" / "guest")
+    engine.project = _changed_kit_copy(engine.workdir / "project-kit-changed")
+    new_hash = kit_hash(engine.project / "benchmarks" / "guest")
+    assert new_hash != old_hash
+    engine.note(f"kit change: program in {engine.project}, kit {old_hash} -> {new_hash}")
+    changed, summary = _preview(engine, engine.config_file)
+    engine.note(f"second up, kit changed: engine ops {json.dumps(changed, sort_keys=True)}, "
+                f"changeSummary {json.dumps(summary, sort_keys=True)}")
+    up = engine.run(["up", "--yes", "--skip-preview", "--stack", STACK, "--config-file", str(engine.config_file)],
+                    timeout=3600, check=False)
+    kits = guest.ssh("cd ~/.k8s-footprint && ls -d kit-* 2>/dev/null || true", 60, check=False).stdout.split()
+    engine.note(f"guest after the kit-change up: kit folders {kits}")
+    assert up.returncode == 0, f"the kit-change pulumi up failed:\n{up.stdout[-4000:]}\n{up.stderr[-2000:]}"
+    for part in PREDICTED_REPLACED:
+        ops = changed.get(f"{cell}-{part}", [])
+        assert "replace" in ops or "create-replacement" in ops, f"{cell}-{part}: predicted replace, engine: {ops}"
+    # The old install's delete took its kit folder; the new kit is the only one on the guest.
+    assert kits == [remote_kit_path(new_hash).rsplit("/", 1)[-1]], kits
+    outputs = json.loads(engine.run(["stack", "output", "--json", "--stack", STACK], timeout=120).stdout)
+    result = outputs["results"][cell]
+    validate_result(result)
+    assert result["provenance"]["kit_hash"] == new_hash, result.get("provenance")
+
+
 @pytest.fixture(params=["bare", pytest.param("docker", marks=pytest.mark.vm_docker)])
 def distro(request: pytest.FixtureRequest) -> str:
     return str(request.param)
@@ -140,8 +182,8 @@ def test_up_outputs_destroy(engine: Engine, distro: str, tmp_path: Path) -> None
     engine.note(f"e2e: hosts backend, {cell}, program in {PROJECT}; tools in {engine.bin_dir}")
     try:
         # A loaded machine boots a TCG guest slower than the harness's default wait; boot time is not
-        # what this test measures.
-        with qemu.boot(ARCH, image, cell, ssh_timeout=900) as guest:
+        # what this test measures. K8SF_VM_SSH_TIMEOUT, when set, wins (as in tests/vm/qemu.py).
+        with qemu.boot(ARCH, image, cell, ssh_timeout=float(os.environ.get("K8SF_VM_SSH_TIMEOUT") or 900)) as guest:
             engine.note(f"guest up: 127.0.0.1:{guest.port} after {guest.boot_s} s")
             engine.run(["version"], timeout=60)
             engine.run(["plugin", "ls"], timeout=60)
@@ -166,6 +208,7 @@ def test_up_outputs_destroy(engine: Engine, distro: str, tmp_path: Path) -> None
                 assert cell in outputs["summary"]
                 if distro == "bare":
                     _second_up(engine, cell)
+                    _kit_change_up(engine, cell, guest)
             finally:
                 down = engine.run(["destroy", "--yes", "--skip-preview", "--stack", STACK,
                                    "--config-file", str(engine.config_file)], timeout=1800, check=False)

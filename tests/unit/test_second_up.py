@@ -268,3 +268,20 @@ def test_switching_libvirt_accel_replaces_only_the_native_domains(kit_copy: Path
     assert all(dec.step == "same" for n, dec in steps.items() if n.startswith(other)), {
         n: dec.why for n, dec in steps.items() if n.startswith(other) and dec.step != "same"}
     assert "update" not in by_step(steps)
+
+
+def test_hosts_with_allow_uninstall_a_kit_change_uninstalls_then_installs_from_the_new_kit(kit_copy: Path) -> None:
+    """A new kit is a new hash, so a new folder: the copy, the install and the measurement are all
+    replaced; the old bootstrap's delete (uninstall, then remove the old kit folder) runs first, as
+    the copy is delete-before-replace and the bootstrap takes its id (see the test above)."""
+    config = {**HOSTS, "allowUninstall": "true"}
+    first = up(config, secrets=SECRETS)
+    with (kit_copy / "lib" / "common.sh").open("a") as f:
+        f.write("# a harmless change\n")
+    second = up(config, secrets=SECRETS)
+    steps = second_up(first, second)
+    # The cell's three commands are all the hosts backend registers.
+    assert by_step(steps) == {"replace": cell_resources("x86_64-bare-1", CELL_COMMANDS)}, {
+        n: d.why for n, d in steps.items()}
+    kits = [next(r for r in run.values() if r.name == "x86_64-bare-1-kit") for run in (first, second)]
+    assert kits[0].inputs["remotePath"] != kits[1].inputs["remotePath"]  # the new kit has a folder of its own
