@@ -100,7 +100,10 @@ def _variant(guest: qemu.Guest, name: str, *sed: str) -> str:
 def probe_cell(request: pytest.FixtureRequest) -> Iterator[ProbeCell]:
     arch = str(request.param)
     image = guest_image(arch)
-    p = plan(arch, "k3s-minimal")
+    # The stand-in is installed before the kit, as k3s would be on a user's host, so the kit would
+    # refuse it as preinstalled (k8sf --preinstalled refuse, the default); it is measured as it is,
+    # as measurePreinstalled: true asks, and the result says the install was not fresh.
+    p = plan(arch, "k3s-minimal", preinstalled="measure")
     t_start = time.monotonic()
     with qemu.boot(arch, image, p.cell) as guest:
         timings: dict[str, float] = {"boot_to_ssh": guest.boot_s, "cloud_init_after_ssh": guest.cloud_init_s}
@@ -167,6 +170,7 @@ def test_api_frozen_mid_workload_gives_api_unresponsive_with_the_outage_and_late
     result = probe_cell.result
     validate_result(result)
     assert result["distro"] == "k3s-minimal" and result["distro_version"] == "v1.31.4+k3s1"
+    assert result["fresh_install"] is False  # the stand-in came before the kit (measured as preinstalled)
     assert result["status"] == "api_unresponsive", f"{result['errors']}\n{probe_cell.log[-3000:]}"
     # The pod failed with the API (fakes.sh kubectl exec), which ranks lower; both are listed, in
     # time order, and k3s.service stayed active, so nothing says not_ready.
