@@ -105,3 +105,13 @@ def test_the_matrix_leaves_untried_sizes_blank_and_reads_sizes_of_older_results(
     assert "| distro | 512 MiB | 768 MiB | 1024 MiB | smallest fit |" in md
     assert "| bare |  | fits, 300 |  | 768 MiB |" in md
     assert "| docker | no (oom), 300 |  | fits, 300 | 1024 MiB |" in md
+
+
+def test_the_matrix_shows_a_sized_no_result_as_tried_and_failed() -> None:
+    # A VM sweep's guest that never answered at 256 MiB was tried there: not a blank.
+    booted = fake_result("x86_64-bare-1024m-1", "bare")
+    never = {"schema": "k8s-footprint/result/v2", "status": NO_RESULT, "cell": "x86_64-bare-256m-1",
+             "arch": "x86_64", "distro": "bare", "error": "boot to SSH: no SSH after 420 s"}
+    unnamed = {"schema": "k8s-footprint/result/v2", "status": NO_RESULT, "cell": "x86_64-bare-1", "error": "x"}
+    md = fit.fit_markdown([booted, never, unnamed], 100, ("bare",))
+    assert "| bare | no (no_result) | fits, 300 | 1024 MiB |" in md
