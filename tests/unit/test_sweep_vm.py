@@ -186,3 +186,16 @@ def test_a_second_run_skips_finished_cells_and_the_summary_adds_both_sessions(tm
     assert "over 2 session(s)" in summary and "2 of 2 cells done." in summary
     assert "| x86_64-bare-512m-1 | 512 | ok | fits (ok) | 300 | 470 | 0:01:40 | 80 s |" in summary
     assert version is not None and f"kit {version} ({digest})" in summary
+
+
+def test_a_multi_line_error_with_console_colours_stays_on_its_row_of_the_summary() -> None:
+    # What a boot timeout really said (qemu.boot appends the console's tail).
+    cell = SweepCell("x86_64", "bare", 256)
+    rec = _record(cell, NO_RESULT)
+    rec["result"]["error"] = ("boot to SSH: x86_64-bare-256m-1: no SSH after 420 s; console:\n"
+                              "[\x1b[0;32m  OK  \x1b[0m] Started | fstrim.timer\n")
+    rec["host_load_1m"] = {"start": 14.6, "end": 15.0}
+    md = sweep.summary_markdown([cell], {cell.name: rec}, [], "0.2.0", "aaaa")
+    row = next(line for line in md.splitlines() if line.startswith("| x86_64-bare-256m-1"))
+    assert row == ("| x86_64-bare-256m-1 | 256 | no_result: boot to SSH: x86_64-bare-256m-1: no SSH after 420 s; "
+                   "console: | no (no_result) | - | - | 0:01:40 | 80 s | - | - | 14.6 → 15.0 |")
