@@ -199,3 +199,30 @@ def test_a_multi_line_error_with_console_colours_stays_on_its_row_of_the_summary
     row = next(line for line in md.splitlines() if line.startswith("| x86_64-bare-256m-1"))
     assert row == ("| x86_64-bare-256m-1 | 256 | no_result: boot to SSH: x86_64-bare-256m-1: no SSH after 420 s; "
                    "console: | no (no_result) | - | - | 0:01:40 | 80 s | - | - | 14.6 → 15.0 |")
+
+
+def test_commit_takes_only_the_sweeps_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+
+    repo = tmp_path / "repo"
+    out = repo / "benchmarks" / "results" / "sweep"
+    out.mkdir(parents=True)
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid"]
+    subprocess.run([*git, "init", "-q", str(repo)], check=True)
+    (repo / "other.txt").write_text("work in progress\n")
+    subprocess.run(["git", "-C", str(repo), "add", "other.txt"], check=True)  # staged, not the sweep's
+    (out / "summary.md").write_text("1 of 1 cells done.\n")
+    monkeypatch.chdir(repo)
+    monkeypatch.setenv("GIT_AUTHOR_NAME", "t")
+    monkeypatch.setenv("GIT_AUTHOR_EMAIL", "t@example.invalid")
+    monkeypatch.setenv("GIT_COMMITTER_NAME", "t")
+    monkeypatch.setenv("GIT_COMMITTER_EMAIL", "t@example.invalid")
+    lines: list[str] = []
+    sweep.commit_cell(Path("benchmarks/results/sweep"), _record(SweepCell("x86_64", "bare", 512)), lines.append)
+    shown = subprocess.run(["git", "show", "--name-only", "--format=%s", "HEAD"], capture_output=True, text=True,
+                           check=True).stdout.split("\n")
+    assert shown[0].startswith("sweep-vm: x86_64-bare-512m-1 (kit ") and "ok, fit fits (ok), wall 0:01:40" in shown[0]
+    assert [f for f in shown[1:] if f] == ["benchmarks/results/sweep/summary.md"]
+    staged = subprocess.run(["git", "diff", "--cached", "--name-only"], capture_output=True, text=True, check=True)
+    assert staged.stdout.split() == ["other.txt"]
+    assert lines[-1].startswith("[sweep] committed: sweep-vm: x86_64-bare-512m-1")

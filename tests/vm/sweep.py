@@ -376,8 +376,26 @@ def ensure_images(cells: Sequence[SweepCell]) -> None:
             workload_image.build(arch)
 
 
+def commit_cell(out: Path, record: Mapping[str, Any], log: Any) -> None:
+    """Commit what the sweep wrote under `out`, and only that, after a cell: a long sweep keeps
+    each cell even if the machine goes away. A failed commit is logged; the sweep goes on."""
+    v = record["verdict"]
+    msg = (f"sweep-vm: {record['cell']} (kit {record['kit_version']}): {record['result']['status']}, "
+           f"fit {v['verdict']} ({v['reason']}), wall {_hms(record['wall_s'])}")
+    for argv in (["git", "add", "--", str(out)], ["git", "commit", "-q", "-m", msg, "--", str(out)]):
+        try:
+            proc = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+        except subprocess.TimeoutExpired:
+            log(f"[sweep] {' '.join(argv[:2])} timed out after 120 s; the files stay uncommitted")
+            return
+        if proc.returncode != 0:
+            log(f"[sweep] {' '.join(argv[:2])} exited {proc.returncode}: {proc.stderr.strip()[-300:]}")
+            return
+    log(f"[sweep] committed: {msg}")
+
+
 def sweep(cells: Sequence[SweepCell], out: Path, settings: Settings, jobs: int,
-          log: Any = print) -> list[dict[str, Any]]:
+          log: Any = print, commit: bool = False) -> list[dict[str, Any]]:
     """Run every cell without a record for this kit, `jobs` guests at a time; write the summary
     and the fit matrix after each cell. Returns the records of the cells run now."""
     digest, version = kit_hash(), kit_version()
@@ -430,6 +448,8 @@ def sweep(cells: Sequence[SweepCell], out: Path, settings: Settings, jobs: int,
                 log(progress_line(r.n, m, r.cell, f"{record['result']['status']}, fit {v['verdict']} ({v['reason']}), "
                                   f"wall {_hms(record['wall_s'])}", time.monotonic() - t_start, left))
                 write_reports(cells, out, version, digest)
+                if commit:
+                    commit_cell(out, record, log)
     finally:
         signal.signal(signal.SIGTERM, old)
         for r in running:
@@ -544,6 +564,8 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--sizes", default=default_sizes, help=f"ARCH=MiB,...;ARCH=... (default {default_sizes})")
             p.add_argument("--distros", default=",".join(DISTROS))
             p.add_argument("--jobs", type=int, default=2, choices=(1, 2), help="guests at a time (2 cores here)")
+            p.add_argument("--commit", action="store_true",
+                           help="git commit OUT (only OUT) after each cell, on the current branch")
     args = parser.parse_args(argv)
     settings = Settings(args.settle, args.interval, args.samples)
     if args.cmd == "cell":
@@ -566,7 +588,12 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     ensure_images(todo)
-    sweep(cells, args.out, settings, args.jobs, log=lambda s: print(s, flush=True))
+    try:
+        sweep(cells, args.out, settings, args.jobs, log=lambda s: print(s, flush=True), commit=args.commit)
+    except KeyboardInterrupt as exc:
+        print(f"[sweep] interrupted ({exc}); finished cells are kept: run the same command to resume",
+              flush=True)
+        return 130
     return 0
 
 
