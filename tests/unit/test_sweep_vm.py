@@ -52,8 +52,23 @@ def test_the_default_matrix_crosses_the_boundary_on_both_arches() -> None:
     by_arch = {a: sorted({c.memory_mib for c in cells if c.arch == a}) for a in sweep.ARCHES}
     assert by_arch == {"x86_64": [256, 384, 512, 1024], "aarch64": [384, 1024]}
     assert len(cells) == 12 and len(set(cells)) == 12
-    # longest first: the emulated docker cells lead, so two lanes end close together
-    assert [c.name for c in cells[:2]] == ["aarch64-docker-384m-1", "aarch64-docker-1024m-1"]
+    assert [c.name for c in cells] == [
+        "aarch64-docker-1024m-1", "aarch64-docker-384m-1", "x86_64-docker-1024m-1", "x86_64-docker-512m-1",
+        "x86_64-docker-384m-1", "x86_64-docker-256m-1", "aarch64-bare-384m-1", "aarch64-bare-1024m-1",
+        "x86_64-bare-256m-1", "x86_64-bare-384m-1", "x86_64-bare-512m-1", "x86_64-bare-1024m-1"]
+
+
+def test_two_guests_run_one_of_each_arch_while_both_have_cells() -> None:
+    queue = sweep.matrix(sweep.DEFAULT_SIZES, sweep.DISTROS)
+    running: list[SweepCell] = []
+    for _ in range(2):
+        running.append(queue.pop(sweep.next_cell(queue, running)))
+    started = [c.name for c in running]
+    assert started == ["aarch64-docker-1024m-1", "x86_64-docker-1024m-1"]
+    running.remove(running[1])  # the x86_64 guest ends: the next x86_64 cell takes its place
+    assert queue[sweep.next_cell(queue, running)].name == "x86_64-docker-512m-1"
+    rest = [c for c in queue if c.arch == "aarch64"]
+    assert sweep.next_cell(rest, running) == 0  # only the busy arch is left: its first cell
 
 
 def test_cell_names_are_the_fleets_sweep_names_and_carry_the_size_to_the_fit_matrix() -> None:

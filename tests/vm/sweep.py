@@ -144,9 +144,21 @@ def parse_distros(text: str) -> tuple[str, ...]:
 
 
 def matrix(sizes: Mapping[str, Sequence[int]], distros: Sequence[str]) -> list[SweepCell]:
-    """Every cell, longest expected first, so that two lanes end close together."""
-    cells = [SweepCell(arch, d, mib) for arch in sizes for d in distros for mib in sizes[arch]]
-    return sorted(cells, key=lambda c: (-EXPECTED_S[(c.arch, c.distro)], c.arch, c.distro, c.memory_mib))
+    """Every cell in the order it starts: per arch, the longest first (emulated docker), bare by
+    size up, docker by size down (the size expected to fit first, so a broken pipeline shows early)."""
+    def order(c: SweepCell) -> tuple[int, int, int]:
+        return (-EXPECTED_S[(c.arch, c.distro)], ARCHES.index(c.arch),
+                -c.memory_mib if c.distro == "docker" else c.memory_mib)
+
+    return sorted((SweepCell(arch, d, mib) for arch in sizes for d in distros for mib in sizes[arch]), key=order)
+
+
+def next_cell(queue: Sequence[SweepCell], running: Sequence[SweepCell]) -> int:
+    """Which queued cell starts next: the first of an arch that has no guest running, else the
+    first. With two guests, the emulated arch keeps one lane and the native one the other, so
+    both arches have results early and the long emulated cells don't queue behind each other."""
+    busy = {c.arch for c in running}
+    return next((i for i, c in enumerate(queue) if c.arch not in busy), 0)
 
 
 def cells_dir(out: Path) -> Path:
@@ -420,7 +432,7 @@ def sweep(cells: Sequence[SweepCell], out: Path, settings: Settings, jobs: int,
     try:
         while queue or running:
             while queue and len(running) < jobs:
-                cell = queue.pop(0)
+                cell = queue.pop(next_cell(queue, [r.cell for r in running]))
                 n += 1
                 limit = BUDGET_S[(cell.arch, cell.distro)] + CHILD_GRACE_S
                 proc = subprocess.Popen(_child_argv(cell, settings, out), stdin=subprocess.DEVNULL,
