@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchmarks import timeline
 from components import fit
 from components.results import NO_RESULT, RESULT_SCHEMAS
 
@@ -348,7 +349,7 @@ def _fit_html(lines: Sequence[str]) -> str:
                                         for c in line.strip("|").split("|")) + "</tr>")
         elif line.startswith("Cells without"):
             break
-    return "".join(f"<table>{x}</table>" if x.startswith("<tr>") else x
+    return "".join(f"<div class='wide'><table>{x}</table></div>" if x.startswith("<tr>") else x
                    for x in _group_rows(out))
 
 
@@ -362,7 +363,17 @@ def _group_rows(parts: list[str]) -> list[str]:
     return grouped
 
 
-def html_page(rows: Sequence[Row], png: Path, title: str) -> str:
+# The page fits the window (tests/unit/test_page_in_browser.py): images scale down, table cells wrap
+# between words and tighten in a narrow window, and a table that still cannot fit scrolls inside its
+# own box instead of widening the page.
+PAGE_CSS = ("body{font-family:sans-serif;margin:2em}img{max-width:100%;height:auto;display:block}"
+            ".wide{max-width:100%;overflow-x:auto}table{border-collapse:collapse}"
+            "td,th{border:1px solid #ccc;padding:4px 8px;font-size:13px;overflow-wrap:break-word}"
+            "th{background:#f4f4f4}"
+            "@media (max-width:1000px){body{margin:1em}td,th{padding:3px 4px;font-size:12px}}")
+
+
+def html_page(rows: Sequence[Row], png: Path, title: str, timelines: str = "") -> str:
     image = base64.b64encode(png.read_bytes()).decode()
     md = markdown(rows).splitlines()
     # The first table only; the fit matrix's tables follow it in the markdown.
@@ -372,12 +383,11 @@ def html_page(rows: Sequence[Row], png: Path, title: str) -> str:
     cells = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>\n" for row in body)
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
-        "td,th{border:1px solid #ccc;padding:4px 8px;font-size:13px}th{background:#f4f4f4}</style></head><body>"
+        f"<style>{PAGE_CSS}</style></head><body>"
         f"<h1>{html.escape(title)}</h1><p>{html.escape(intro)}</p>"
         f"<img alt='used memory per distro and arch' src='data:image/png;base64,{image}'>"
-        "<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>\n" + cells + "</table>"
-        + _fit_html(md[2 + len(table):]) + "</body></html>\n"
+        "<div class='wide'><table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>\n"
+        + cells + "</table></div>" + _fit_html(md[2 + len(table):]) + timelines + "</body></html>\n"
     )
 
 
@@ -389,11 +399,16 @@ def render(rows: Sequence[Row], md: Path | None, png: Path | None, page: Path | 
         md.write_text(table)
     if page and png is None:
         png = page.with_suffix(".png")
+    drawn = None
     if png:
         chart(rows, png)
+        try:  # one timeline per cell with series, next to the chart: <stem>-timeline-<cell>.png
+            drawn = timeline.write([r for row in rows for r in row.results], png.with_suffix(""))
+        except timeline.TimelineError as exc:
+            raise ReportError(str(exc)) from None
     if page:
-        assert png is not None
-        page.write_text(html_page(rows, png, title))
+        assert png is not None and drawn is not None
+        page.write_text(html_page(rows, png, title, timeline.html_section(drawn)))
     return table
 
 
@@ -484,7 +499,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.report", description=__doc__.splitlines()[0])
     parser.add_argument("inputs", nargs="+", help="stack outputs JSON, result JSON files or folders; - for stdin")
     parser.add_argument("--markdown", type=Path, help="write the table here (default: stdout)")
-    parser.add_argument("--png", type=Path, help="write the chart here")
+    parser.add_argument("--png", type=Path, help="write the chart here, and beside it a timeline per cell with series "
+                        "(<name>-timeline-<cell>.png) and all of them on shared scales (<name>-timelines.png)")
     parser.add_argument("--html", type=Path, help="write a self-contained page with table and chart here")
     parser.add_argument("--title", default="k8s-footprint: memory on 1 GiB instances")
     parser.add_argument("--baseline", nargs="+", help="compare against these earlier results")

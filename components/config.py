@@ -48,6 +48,11 @@ SWEEP_STEP_MIB = 128
 # Less than this available at the workload's p95 makes a cell that fits "tight" (MicroK8s evicts
 # at memory.available<100Mi; the kernel reclaims hard well before 0).
 DEFAULT_FIT_HEADROOM_MIB = 100
+# The longest sampling window a stack may ask for (settleSeconds, sampleIntervalSeconds, samples);
+# components/results.py bounds a cell's result for it (tests/unit/test_result_bound.py).
+SETTLE_SECONDS_MAX = 3600
+SAMPLE_INTERVAL_SECONDS_MAX = 300
+SAMPLES_MAX = 720
 # Graviton and x86 types differ by family; enough to catch an arch mix-up in a custom type.
 _ARM_FAMILY = re.compile(r"^[a-z]+\d+g[a-z]*\.")
 
@@ -187,9 +192,9 @@ KEYS: dict[str, str] = {
     "repetitions": "a whole number from 1 to 20",
     "versions": "a map of distro to version",
     "workload": "one of mysql, none",
-    "settleSeconds": "a whole number from 0 to 3600",
-    "sampleIntervalSeconds": "a whole number from 1 to 300",
-    "samples": "a whole number from 5 to 720",
+    "settleSeconds": f"a whole number from 0 to {SETTLE_SECONDS_MAX}",
+    "sampleIntervalSeconds": f"a whole number from 1 to {SAMPLE_INTERVAL_SECONDS_MAX}",
+    "samples": f"a whole number from 5 to {SAMPLES_MAX}",
     "maxParallelCells": "a whole number from 1 to 500",
     "memoryMiB": ("a whole number of MiB from 256 (libvirt; aws 512) to 65536, or a list of them, each a "
                   "multiple of 128, for a sweep (not on hosts)"),
@@ -488,9 +493,9 @@ def parse(raw: Mapping[str, Any], *, project: str, stack: str, now: datetime,
     spec_kwargs: dict[str, Any] = dict(
         backend=backend, arches=arches, distros=distros, repetitions=repetitions, versions=versions,
         workload=r.choice("workload", WORKLOADS, "mysql"),
-        settle_seconds=r.integer("settleSeconds", 0, 3600, 300),
-        sample_interval_seconds=r.integer("sampleIntervalSeconds", 1, 300, 5),
-        samples=r.integer("samples", 5, 720, 12),
+        settle_seconds=r.integer("settleSeconds", 0, SETTLE_SECONDS_MAX, 300),
+        sample_interval_seconds=r.integer("sampleIntervalSeconds", 1, SAMPLE_INTERVAL_SECONDS_MAX, 5),
+        samples=r.integer("samples", 5, SAMPLES_MAX, 12),
         max_parallel_cells=(r.integer("maxParallelCells", 1, 500, 2) if r.has("maxParallelCells")
                             else (2 if backend == "libvirt" else None)),
         memory_sizes=memory_sizes, fit_headroom_mib=r.integer("fitHeadroomMiB", 0, 4096, DEFAULT_FIT_HEADROOM_MIB),

@@ -15,7 +15,13 @@ BOOTSTRAP_SCHEMA = "k8s-footprint/bootstrap/v1"
 
 # The one status table lives in the kit, which reads it on the guest; this side reads the same file.
 STATUS_TABLE = Path(__file__).resolve().parent.parent / "benchmarks" / "guest" / "statuses"
+# The one list of event kinds, also read by the kit (lib/events.awk) and checked against the schema.
+EVENT_KINDS_FILE = STATUS_TABLE.with_name("events")
 NO_RESULT = "no_result"
+# A cell's result in the stack output stays within this many bytes (issue 13); its series are
+# thinned further, evenly, until it does. The kit already keeps at most SERIES_MAX_POINTS a phase.
+CELL_OUTPUT_MAX_BYTES = 64 * 1024
+SERIES_MAX_POINTS = 240
 
 
 def _read_status_table(path: Path = STATUS_TABLE) -> tuple[str, ...]:
@@ -24,6 +30,7 @@ def _read_status_table(path: Path = STATUS_TABLE) -> tuple[str, ...]:
 
 
 FAILURE_RANKING = _read_status_table()  # highest first
+EVENT_KINDS = _read_status_table(EVENT_KINDS_FILE)
 STATUSES = ("ok", *FAILURE_RANKING)  # what a kit can report, v1 and v2 alike
 STATUSES_V2 = (*STATUSES, NO_RESULT)
 
@@ -70,9 +77,68 @@ def parse_result(stdout: str, cell: str) -> dict[str, Any]:
     no_result, with the reason. It runs inside an apply, where an exception would fail the whole
     update and so lose every other cell's result (see components/commands.py:no_result_guard)."""
     try:
-        return read_result(stdout, cell)
+        return bound_result(read_result(stdout, cell))
     except ResultError as exc:
         return no_result(cell, str(exc))
+
+
+def output_size(doc: Mapping[str, Any]) -> int:
+    """A result's size in the stack output: its JSON in UTF-8, with json.dumps's spaces (a little
+    more than a compact form, so the bound holds for either)."""
+    return len(json.dumps(doc).encode())
+
+
+def evenly(n: int, m: int) -> list[int]:
+    """m indices out of range(n), evenly spaced, the first and the last kept: the choice the kit's
+    stats.awk (pick) makes, so thinning twice thins as once would."""
+    if m >= n:
+        return list(range(n))
+    if m < 2:
+        return [n - 1]
+    return [int(k * (n - 1) / (m - 1) + 0.5) for k in range(m)]
+
+
+def _thinned(doc: Mapping[str, Any], points: int) -> dict[str, Any]:
+    out = dict(doc)
+    phases = dict(doc.get("phases") or {})
+    for name, phase in phases.items():
+        if not isinstance(phase, Mapping) or not isinstance(phase.get("series"), Mapping):
+            continue
+        phase = dict(phase)
+        if points == 0:
+            del phase["series"]
+        else:
+            series = phase["series"]
+            n = max((len(v) for v in series.values()), default=0)
+            keep = evenly(n, points)
+            phase["series"] = {k: [v[i] for i in keep] for k, v in series.items()}
+        phases[name] = phase
+    out["phases"] = phases
+    out["series_thinned_to"] = points
+    return out
+
+
+def bound_result(doc: dict[str, Any], limit: int = CELL_OUTPUT_MAX_BYTES) -> dict[str, Any]:
+    """The result within `limit` bytes: unchanged when it fits; else every phase's series thinned
+    evenly to the most points that fit (series_thinned_to says how many), or dropped (0) when even
+    two points a phase do not fit."""
+    if output_size(doc) <= limit:
+        return doc
+    phases = doc.get("phases") or {}
+    longest = max((len(v) for p in phases.values() if isinstance(p, Mapping) and isinstance(p.get("series"), Mapping)
+                   for v in p["series"].values()), default=0)
+    if longest < 2:
+        return doc  # nothing to thin: the series are not what makes it big
+    lo, hi = 2, longest - 1  # the most points that fit lies in [lo, hi], if any does
+    if output_size(_thinned(doc, lo)) > limit:
+        return _thinned(doc, 0)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if output_size(_thinned(doc, mid)) <= limit:
+            lo = mid
+        else:
+            hi = mid - 1
+    return _thinned(doc, lo)
 
 
 def read_result(stdout: str, cell: str) -> dict[str, Any]:

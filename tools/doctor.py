@@ -300,6 +300,17 @@ def check_mkisofs(m: Machine) -> Finding:
                    "" if ok else "sudo apt-get install genisoimage   (it provides mkisofs)")
 
 
+def check_chromium(m: Machine) -> Finding:
+    """Only the report page's browser test (tests/unit/test_page_in_browser.py) opens Chromium; it
+    skips without it. So a missing one is a note, never a stop."""
+    from benchmarks.pagecheck import CHROMIUM_NAMES, INSTALL_HINT
+
+    found = next((name for name in CHROMIUM_NAMES if m.which(name)), None)
+    return Finding("chromium", found is not None,
+                   f"{found} on PATH" if found else "not on PATH (the report page's browser test skips without it)",
+                   "" if found else f"sudo {INSTALL_HINT}", blocking=False)
+
+
 # ---- aws ---------------------------------------------------------------------------------------
 
 
@@ -394,7 +405,7 @@ def load_stack(stack: str, root: Path = ROOT) -> tuple[FleetSpec, dict[str, Any]
 def diagnose(stack: str, m: Machine | None = None, key_file: str | None = None, root: Path = ROOT
              ) -> list[Finding]:
     m = m or Machine()
-    findings = [check_python(m), check_pulumi_cli(m)]
+    findings = [check_python(m), check_pulumi_cli(m), check_chromium(m)]
     try:
         spec, values = load_stack(stack, root)
     except config.ConfigError as exc:

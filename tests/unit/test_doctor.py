@@ -85,6 +85,16 @@ def test_mkisofs_is_found_by_that_name(bin_dir: Path) -> None:
     assert doctor.check_mkisofs(Machine()).ok
 
 
+def test_chromium_missing_is_a_note_with_the_package_and_found_by_either_name(bin_dir: Path) -> None:
+    missing = doctor.check_chromium(Machine())
+    assert not missing.ok and not missing.blocking
+    assert missing.fix == "sudo apt-get install -y --no-install-recommends chromium"
+    stand_in(bin_dir, "chromium-browser", "exit 0\n")
+    found = doctor.check_chromium(Machine())
+    assert found.ok and found.detail == "chromium-browser on PATH"
+    assert "chromium" in {f.check for f in doctor.diagnose("none", Machine(which=lambda name: None))}
+
+
 def test_xsltproc_is_needed_only_where_a_domain_carries_the_stylesheet(bin_dir: Path) -> None:
     assert doctor.check_xsltproc(Machine(), spec(arches=("x86_64",), libvirt_host_arch="x86_64")) is None
     arm = spec(arches=("x86_64", "aarch64"), libvirt_host_arch="x86_64")

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import copy
+import json
+import subprocess
 from typing import Any
 
 import pytest
 
 from components import fit
+from components.commands import KIT_DIR
 from components.results import FAILURE_RANKING, NO_RESULT
 from tests.conftest import fake_result
 
@@ -115,3 +118,22 @@ def test_the_matrix_shows_a_sized_no_result_as_tried_and_failed() -> None:
     unnamed = {"schema": "k8s-footprint/result/v2", "status": NO_RESULT, "cell": "x86_64-bare-1", "error": "x"}
     md = fit.fit_markdown([booted, never, unnamed], 100, ("bare",))
     assert "| bare | no (no_result) | fits, 300 | 1024 MiB |" in md
+
+
+def kit_phase(psi: list[str]) -> dict[str, Any]:
+    """A workload phase as the kit's stats.awk writes it (kit 0.3.0), with these PSI readings."""
+    tsv = "clock\t0\t0\n" + "".join(f"sample\nmem\t979968\t{300 * 1024}\t{657 * 1024}\t1\t1\t1\t{p}\t1\t1\t{i}\n"
+                                    for i, p in enumerate(psi))
+    out = subprocess.run(["awk", "-v", "interval=5", "-v", "t0_ms=0", "-f", str(KIT_DIR / "lib" / "stats.awk")],
+                         input=tsv, capture_output=True, text=True, check=True, timeout=30).stdout
+    return dict(json.loads(out))
+
+
+def test_the_verdict_reads_the_pressure_the_kit_writes() -> None:
+    r = ok()
+    r["phases"]["workload"] = kit_phase(["0.00", "31.50", "2.00", "0.10", "0.00"])
+    v = fit.verdict(r, 100)
+    assert (v.verdict, v.reason, v.psi_max) == ("tight", "pressure", 31.5)
+    r["phases"]["workload"] = kit_phase(["-"] * 5)  # a kernel without /proc/pressure/memory
+    assert r["phases"]["workload"][fit.PSI_FIELD] is None
+    assert (fit.verdict(r, 100).verdict, fit.verdict(r, 100).psi_max) == ("fits", None)

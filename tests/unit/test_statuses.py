@@ -32,6 +32,16 @@ def test_python_and_schema_read_the_same_table() -> None:
     assert sorted(v1) == sorted(results.STATUSES)
 
 
+def test_the_schema_and_the_kit_read_the_one_list_of_event_kinds() -> None:
+    v2 = result_schema("k8s-footprint/result/v2")["$defs"]
+    assert v2["event"]["properties"]["kind"]["enum"] == list(results.EVENT_KINDS)
+    assert results.EVENT_KINDS == ("install_start", "install_end", "ready", "workload_deployed", "workload_ready",
+                                   "oom_kill", "api_first_failure", "api_last_failure")
+    k8sf = (results.STATUS_TABLE.parent / "k8sf").read_text()
+    assert '-f "$KIT_DIR/lib/events.awk" "$KIT_DIR/events"' in k8sf
+    assert results.EVENT_KINDS_FILE.parent == results.STATUS_TABLE.parent  # uploaded with the kit
+
+
 def test_the_kit_reads_the_table_it_ships() -> None:
     kit_sh = (results.STATUS_TABLE.parent / "lib" / "status.sh").read_text()
     assert '"$KIT_DIR/statuses"' in kit_sh

@@ -148,6 +148,18 @@ oom_log_count() {
   fi
 }
 
+# oom_log_events SINCE: an event line (unix ms, oom_kill, "PID (COMM)") per OOM kill in the kernel
+# log since epoch second SINCE (lib/oom.awk); dmesg's seconds since boot are put on the wall clock.
+oom_log_events() {
+  if command -v journalctl >/dev/null 2>&1; then
+    timeout 30 journalctl -k -q --no-pager -o short-unix --since "@${1:-0}" 2>/dev/null |
+      awk -v since_s="${1:-0}" -f "$KIT_DIR/lib/oom.awk" || :
+  else
+    read -r _ole_up _ < /proc/uptime
+    dmesg 2>/dev/null | awk -v boot_s="$(( $(now_s) - ${_ole_up%.*} ))" -v since_s="${1:-0}" -f "$KIT_DIR/lib/oom.awk" || :
+  fi
+}
+
 # ---- bounded steps: one session each, killed as a whole ------------------------------------------
 # `timeout` kills only its own child's process group, so a nested timeout (which makes a group of
 # its own) or a daemonising child survives it, holding the kit's lock (fd 9). A bounded step runs
