@@ -241,3 +241,18 @@ def test_commit_takes_only_the_sweeps_folder(tmp_path: Path, monkeypatch: pytest
     staged = subprocess.run(["git", "diff", "--cached", "--name-only"], capture_output=True, text=True, check=True)
     assert staged.stdout.split() == ["other.txt"]
     assert lines[-1].startswith("[sweep] committed: sweep-vm: x86_64-bare-512m-1")
+
+
+def test_the_reports_draw_a_timeline_for_each_cell_with_series(tmp_path: Path) -> None:
+    from tests.synthetic_series import docker_fits
+
+    fits, bare = SweepCell("x86_64", "docker", 1024), SweepCell("x86_64", "bare", 256)
+    version, digest = kit_version(), kit_hash()
+    rec = _record(fits)
+    rec["result"] = docker_fits(fits.name)
+    sweep.write_atomic(sweep.record_path(tmp_path, fits, version, digest), json.dumps(rec))
+    sweep.write_atomic(sweep.record_path(tmp_path, bare, version, digest), json.dumps(_record(bare, NO_RESULT)))
+    assert sweep.main(["report", "--out", str(tmp_path), "--sizes", "x86_64=256,1024"]) == 0
+    drawn = sorted(p.name for p in tmp_path.glob("*.png"))
+    assert drawn == ["sweep-timeline-x86_64-docker-1024m-1.png", "sweep-timelines.png"]
+    assert "| docker |  | fits" in (tmp_path / "fit-matrix.md").read_text()

@@ -556,13 +556,17 @@ def write_reports(cells: Sequence[SweepCell], out: Path, version: str | None, di
                  + fit.fit_markdown(results, fit.DEFAULT_HEADROOM_MIB, DISTROS))
     write_atomic(out / "fit-matrix.md", matrix_md)
     write_atomic(out / "summary.md", summary_markdown(cells, records, sessions(out, digest), version, digest))
+    # A timeline per cell with the kit's series (kit 0.3.0 on), and all of them on one page.
+    from benchmarks import timeline
+
+    timeline.write(results, out / "sweep")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.vm.sweep", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
     default_sizes = ";".join(f"{a}={','.join(map(str, s))}" for a, s in DEFAULT_SIZES.items())
-    for name in ("run", "plan", "cell"):
+    for name in ("run", "plan", "cell", "report"):
         p = sub.add_parser(name)
         p.add_argument("--out", type=Path, default=Path("benchmarks/results/sweep"))
         p.add_argument("--settle", type=int, default=Settings.settle_s)
@@ -589,6 +593,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     digest, version = kit_hash(), kit_version()
     todo = pending(cells, args.out, version, digest)
+    if args.cmd == "report":  # redraw from the records alone; safe while a sweep runs
+        write_reports(cells, args.out, version, digest)
+        print(f"{len(current_records(cells, args.out, version, digest))} of {len(cells)} cells drawn in {args.out}")
+        return 0
     if args.cmd == "plan":
         for c in cells:
             print(f"{c.name:28} {'to run' if c in todo else 'done'}  ~{_hms(EXPECTED_S[(c.arch, c.distro)])}")
