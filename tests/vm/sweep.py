@@ -278,21 +278,25 @@ def run_cell(cell: SweepCell, settings: Settings) -> tuple[dict[str, Any], dict[
         with qemu.boot(cell.arch, image, cell.name, memory_mib=cell.memory_mib, ssh_timeout=ssh_limit) as guest:
             timings["boot_to_ssh"], timings["cloud_init_after_ssh"] = guest.boot_s, guest.cloud_init_s
             step = "upload the kit"
+            qemu.log(f"{cell.name}: {step}")
             t0 = time.monotonic()
             budget.left(step, 0)
             qemu.install_kit(guest, commands)
             timed("upload_kit", t0)
             step = "bootstrap"
+            qemu.log(f"{cell.name}: {step}")
             t0 = time.monotonic()
             out = guest.ssh(commands.bootstrap, timeout=budget.left(step, plan.bootstrap_timeout_s() + 60))
             kit_log.append(out.stderr)
             timed("bootstrap", t0)
             if tar is not None:
                 step = "copy the workload image"
+                qemu.log(f"{cell.name}: {step}")
                 t0 = time.monotonic()
                 guest.copy_file(tar, TAR_REMOTE, timeout=budget.left(step, 1800))
                 timed("copy_workload_tar", t0)
             step = "benchmark"
+            qemu.log(f"{cell.name}: {step}")
             t0 = time.monotonic()
             out = guest.ssh(commands.benchmark, timeout=budget.left(step, plan.benchmark_timeout_s() + 60))
             kit_log.append(out.stderr)
