@@ -63,6 +63,12 @@ BUDGET_S = {("x86_64", "bare"): 2400, ("x86_64", "docker"): 7200,
             ("aarch64", "bare"): 3600, ("aarch64", "docker"): 14400}
 # Boot to SSH; K8SF_VM_SSH_TIMEOUT overrides it, as for the VM tests.
 BOOT_S = {False: 1200, True: 2400}  # by emulated
+# ssh's ConnectTimeout, and each `ssh true` while waiting for the boot. With the VM tests' 10 s and
+# 30 s, an emulated 1 GiB guest (the host's load average at 7 to 9) never let the harness in within
+# 29 min: every attempt gave up first, and each one started a login the guest then tore down. One
+# login by hand with ConnectTimeout=120 took 1 min 54 s.
+CONNECT_S = {False: 60, True: 240}
+PROBE_S = {False: 120, True: 300}
 # How long the child may outlive its budget (qemu stop, writing the record) before it is killed.
 CHILD_GRACE_S = 300
 
@@ -275,7 +281,8 @@ def run_cell(cell: SweepCell, settings: Settings) -> tuple[dict[str, Any], dict[
             raise qemu.GuestError(f"no cached {cell.arch} workload image; the sweep builds it first")
         step = "boot to SSH"
         ssh_limit = budget.left(step, float(os.environ.get("K8SF_VM_SSH_TIMEOUT") or BOOT_S[cell.emulated]))
-        with qemu.boot(cell.arch, image, cell.name, memory_mib=cell.memory_mib, ssh_timeout=ssh_limit) as guest:
+        with qemu.boot(cell.arch, image, cell.name, memory_mib=cell.memory_mib, ssh_timeout=ssh_limit,
+                       probe_timeout=PROBE_S[cell.emulated], connect_timeout=CONNECT_S[cell.emulated]) as guest:
             timings["boot_to_ssh"], timings["cloud_init_after_ssh"] = guest.boot_s, guest.cloud_init_s
             step = "upload the kit"
             qemu.log(f"{cell.name}: {step}")
