@@ -256,3 +256,27 @@ def test_the_reports_draw_a_timeline_for_each_cell_with_series(tmp_path: Path) -
     drawn = sorted(p.name for p in tmp_path.glob("*.png"))
     assert drawn == ["sweep-timeline-x86_64-docker-1024m-1.png", "sweep-timelines.png"]
     assert "| docker |  | fits" in (tmp_path / "fit-matrix.md").read_text()
+
+
+def test_with_commit_each_cell_and_the_sessions_end_are_committed(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+
+    repo = tmp_path / "repo"
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    for key in ("AUTHOR", "COMMITTER"):
+        monkeypatch.setenv(f"GIT_{key}_NAME", "t")
+        monkeypatch.setenv(f"GIT_{key}_EMAIL", "t@example.invalid")
+    _fake_children(monkeypatch, "import sys\nsys.exit(7)")
+    cwd = Path.cwd()
+    monkeypatch.chdir(repo)
+    # the fake child is `python -c`, which needs the project on its path
+    monkeypatch.setenv("PYTHONPATH", str(cwd))
+    sweep.sweep([SweepCell("x86_64", "bare", 256)], Path("sweep"), Settings(), jobs=1, log=lambda s: None,
+                commit=True)
+    subjects = subprocess.run(["git", "log", "--format=%s"], capture_output=True, text=True, check=True).stdout
+    first, last = subjects.strip().splitlines()[::-1]
+    assert first.startswith("sweep-vm: x86_64-bare-256m-1 (kit ") and "no_result, fit no (no_result)" in first
+    assert last.startswith("sweep-vm: a session ended after 0:00:") and last.endswith("1 cell(s) run")
+    assert subprocess.run(["git", "status", "--porcelain"], capture_output=True, text=True,
+                          check=True).stdout == ""  # the summary's session line is committed too

@@ -403,8 +403,11 @@ def commit_cell(out: Path, record: Mapping[str, Any], log: Any) -> None:
     """Commit what the sweep wrote under `out`, and only that, after a cell: a long sweep keeps
     each cell even if the machine goes away. A failed commit is logged; the sweep goes on."""
     v = record["verdict"]
-    msg = (f"sweep-vm: {record['cell']} (kit {record['kit_version']}): {record['result']['status']}, "
-           f"fit {v['verdict']} ({v['reason']}), wall {_hms(record['wall_s'])}")
+    commit_out(out, f"sweep-vm: {record['cell']} (kit {record['kit_version']}): {record['result']['status']}, "
+               f"fit {v['verdict']} ({v['reason']}), wall {_hms(record['wall_s'])}", log)
+
+
+def commit_out(out: Path, msg: str, log: Any) -> None:
     for argv in (["git", "add", "--", str(out)], ["git", "commit", "-q", "-m", msg, "--", str(out)]):
         try:
             proc = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
@@ -483,13 +486,17 @@ def sweep(cells: Sequence[SweepCell], out: Path, settings: Settings, jobs: int,
                 r.proc.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 os.killpg(r.proc.pid, signal.SIGKILL)
-        session = {"started": session_started, "wall_s": round(time.monotonic() - t_start, 1), "jobs": jobs,
+        session_wall = round(time.monotonic() - t_start, 1)
+        session = {"started": session_started, "wall_s": session_wall, "jobs": jobs,
                    "kit_version": version, "kit_hash": digest, "cells_run": [r["cell"] for r in finished],
                    "interrupted": bool(running)}
         if finished or running:
             with (out / "sessions.jsonl").open("a") as fh:
                 fh.write(json.dumps(session) + "\n")
         write_reports(cells, out, version, digest)
+        if commit and (finished or running):
+            commit_out(out, f"sweep-vm: a session ended after {_hms(session_wall)}, "
+                       f"{len(finished)} cell(s) run{', interrupted' if running else ''}", log)
     return finished
 
 
