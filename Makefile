@@ -10,9 +10,10 @@ STACK ?= dev
 export PULUMI_BACKEND_URL ?= file://$(CURDIR)/.pulumi-state
 export PULUMI_CONFIG_PASSPHRASE ?= k8s-footprint-dev
 VM_RESULTS := benchmarks/results/qemu-debian12
+SWEEP_RESULTS := benchmarks/results/sweep
 UP_EVENTS = .pulumi-state/events/$(STACK)-up.jsonl
 
-.PHONY: pulumi-tools test-e2e help venv check-pulumi doctor stack up preview destroy config output results report test test-vm lint unit bench clean
+.PHONY: pulumi-tools test-e2e help venv check-pulumi doctor stack up preview destroy config output results report test test-vm sweep-vm lint unit bench clean
 
 help:
 	@echo "Every target acts on the stack STACK=$(STACK) (make up STACK=quick), with state in .pulumi-state/"
@@ -30,6 +31,8 @@ help:
 	@echo "make report    redraw the newest run folder's report in results/ (RUN=results/<folder> for another)"
 	@echo "make test      linters, unit and kit tests, real libvirt, and the VM tests but the emulated aarch64 Docker cell"
 	@echo "make test-vm   the VM tests on both arches (x86_64 and emulated aarch64); writes $(VM_RESULTS)"
+	@echo "make sweep-vm  bare and Docker+MariaDB in qemu guests at 256-1024 MiB (x86_64) and 256/384/1024 (aarch64),"
+	@echo "               two at a time, about 2 h; resumes cell by cell; writes $(SWEEP_RESULTS) (ARGS=--sizes ...)"
 	@echo "make lint      ruff, mypy, shellcheck and the workflow linters"
 	@echo "make unit      the unit and kit tests alone (no root, no VMs)"
 	@echo "make bench     program scaling under mocks, and the sampler's cost beside node-exporter"
@@ -122,6 +125,12 @@ test: lint
 
 test-vm: venv
 	K8SF_VM_RESULTS_DIR=$(VM_RESULTS) $(PY) -m pytest tests/vm -m vm --capture=tee-sys
+
+# The memory sweep in real VMs (tests/vm/sweep.py), not part of make test: about 2 h. Each
+# finished cell is kept under $(SWEEP_RESULTS)/cells and skipped by the next run of the same kit,
+# so run it again to resume. ARGS: --sizes 'x86_64=256,512;aarch64=384' --distros bare --jobs 1.
+sweep-vm: venv
+	$(PY) -m tests.vm.sweep run --out $(SWEEP_RESULTS) $(ARGS)
 
 # The e2e tests' toolchain, built from Go modules into ~/.cache/k8s-footprint/pulumi-tools (not
 # part of make test: a cold build takes longer than CI can spare; see tools/pulumi/VERSIONS.md).

@@ -150,11 +150,12 @@ def fit_output(cells: Iterable[tuple[str, str, str, int | None]], results: Mappi
 def fit_markdown(results: Iterable[Mapping[str, Any]], headroom_mib: float,
                  distro_order: Sequence[str] = ()) -> str:
     """The fit matrix, one table per arch: distro rows, size columns, verdict and median used MiB.
-    Computed from the results themselves, so older ones get a verdict too."""
+    Computed from the results themselves, so older ones get a verdict too. A no_result that names
+    its arch, distro and sized cell (a VM sweep's guest that never answered) was tried: `no (no_result)`."""
     cells = []
     for r in results:
         size = nominal_size(r)
-        if r.get("status") == NO_RESULT or size is None or not r.get("arch") or not r.get("distro"):
+        if size is None or not r.get("arch") or not r.get("distro"):
             continue
         cells.append(FitCell(str(r["arch"]), str(r["distro"]), size, verdict(r, headroom_mib)))
     table = fit_table(cells)

@@ -110,6 +110,16 @@ def test_the_matrix_leaves_untried_sizes_blank_and_reads_sizes_of_older_results(
     assert "| docker | no (oom), 300 |  | fits, 300 | 1024 MiB |" in md
 
 
+def test_the_matrix_shows_a_sized_no_result_as_tried_and_failed() -> None:
+    # A VM sweep's guest that never answered at 256 MiB was tried there: not a blank.
+    booted = fake_result("x86_64-bare-1024m-1", "bare")
+    never = {"schema": "k8s-footprint/result/v2", "status": NO_RESULT, "cell": "x86_64-bare-256m-1",
+             "arch": "x86_64", "distro": "bare", "error": "boot to SSH: no SSH after 420 s"}
+    unnamed = {"schema": "k8s-footprint/result/v2", "status": NO_RESULT, "cell": "x86_64-bare-1", "error": "x"}
+    md = fit.fit_markdown([booted, never, unnamed], 100, ("bare",))
+    assert "| bare | no (no_result) | fits, 300 | 1024 MiB |" in md
+
+
 def kit_phase(psi: list[str]) -> dict[str, Any]:
     """A workload phase as the kit's stats.awk writes it (kit 0.3.0), with these PSI readings."""
     tsv = "clock\t0\t0\n" + "".join(f"sample\nmem\t979968\t{300 * 1024}\t{657 * 1024}\t1\t1\t1\t{p}\t1\t1\t{i}\n"

@@ -63,10 +63,11 @@ class Guest:
     proc: subprocess.Popen[bytes]
     boot_s: float = 0.0
     cloud_init_s: float = 0.0
+    connect_timeout: int = 10  # ssh's ConnectTimeout: the TCP connection and the banner exchange
 
     def _ssh_base(self) -> list[str]:
         return ["-i", str(self.key), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-                "-o", "LogLevel=ERROR", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10",
+                "-o", "LogLevel=ERROR", "-o", "BatchMode=yes", "-o", f"ConnectTimeout={self.connect_timeout}",
                 "-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=8"]
 
     def ssh_argv(self, command: str) -> list[str]:
@@ -152,7 +153,10 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 @contextlib.contextmanager
 def boot(arch: str, image: GuestImage, cell: str, memory_mib: int = 1024, ssh_timeout: float | None = None,
-         accel: str | None = None) -> Iterator[Guest]:
+         accel: str | None = None, probe_timeout: float = 30, connect_timeout: int = 10) -> Iterator[Guest]:
+    """A booted guest. `connect_timeout` (ssh's ConnectTimeout) and `probe_timeout` (each `ssh true`
+    while waiting) are for loaded hosts: there an emulated guest took 1 min 54 s to let one login
+    in, and a probe cut off before that never gets in at all."""
     workdir = Path(tempfile.mkdtemp(prefix=f"k8sf-vm-{arch}-"))
     proc: subprocess.Popen[bytes] | None = None
     try:
@@ -172,7 +176,7 @@ def boot(arch: str, image: GuestImage, cell: str, memory_mib: int = 1024, ssh_ti
         t0 = time.monotonic()
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                 stderr=open(workdir / "qemu.err", "wb"))  # noqa: SIM115 - closed with the process
-        guest = Guest(arch, port, key, workdir, proc)
+        guest = Guest(arch, port, key, workdir, proc, connect_timeout=connect_timeout)
         # K8SF_VM_SSH_TIMEOUT: more time on a machine that is busy with other work (TCG boots slow down).
         limit = ssh_timeout or float(os.environ.get("K8SF_VM_SSH_TIMEOUT") or
                                      (900 if arch != os.uname().machine else 420))
@@ -182,7 +186,7 @@ def boot(arch: str, image: GuestImage, cell: str, memory_mib: int = 1024, ssh_ti
                 raise GuestError(f"qemu exited {proc.returncode}: {(workdir / 'qemu.err').read_text()[-1000:]}\n"
                                  f"console:\n{guest.console_tail()}")
             try:
-                if guest.ssh("true", timeout=30, check=False).returncode == 0:
+                if guest.ssh("true", timeout=probe_timeout, check=False).returncode == 0:
                     break
             except subprocess.TimeoutExpired:
                 # qemu's port forward accepts before the guest's sshd does; the banner never comes.
