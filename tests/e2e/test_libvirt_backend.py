@@ -127,6 +127,24 @@ def _stack_objects(lv: Libvirt) -> dict[str, list[str]]:
     }
 
 
+def _clear_after_destroy(engine: Engine, lv: Libvirt) -> dict[str, list[str]]:
+    """What the stack left in libvirt after destroy (noted in the log), then removed with the pool,
+    so a failed test leaves nothing either; the caller asserts on what was left."""
+    left = _stack_objects(lv)
+    engine.note(f"libvirt after destroy: {json.dumps(left)}")
+    for dom in left["domains"]:
+        lv.virsh("destroy", dom, check=False)
+        lv.virsh("undefine", dom, "--nvram", check=False)
+    for net in left["networks"]:
+        lv.virsh("net-destroy", net, check=False)
+        lv.virsh("net-undefine", net, check=False)
+    for vol in left["volumes"]:
+        lv.virsh("vol-delete", "--pool", POOL, vol, check=False)
+    lv.virsh("pool-destroy", POOL, check=False)
+    lv.virsh("pool-undefine", POOL, check=False)
+    return left
+
+
 @pytest.fixture
 def workdir() -> Iterator[Path]:
     d = Path(tempfile.mkdtemp(prefix="k8sf-e2e-libvirt-"))
@@ -163,18 +181,7 @@ def test_libvirt_up_destroy_without_guests(workdir: Path) -> None:
             try:
                 _run(engine, lv, paths)
             finally:
-                left = _stack_objects(lv)
-                engine.note(f"libvirt after destroy: {json.dumps(left)}")
-                for dom in left["domains"]:
-                    lv.virsh("destroy", dom, check=False)
-                    lv.virsh("undefine", dom, "--nvram", check=False)
-                for net in left["networks"]:
-                    lv.virsh("net-destroy", net, check=False)
-                    lv.virsh("net-undefine", net, check=False)
-                for vol in left["volumes"]:
-                    lv.virsh("vol-delete", "--pool", POOL, vol, check=False)
-                lv.virsh("pool-destroy", POOL, check=False)
-                lv.virsh("pool-undefine", POOL, check=False)
+                left = _clear_after_destroy(engine, lv)
                 # NAT networks leave empty LIBVIRT_* chains and ip_forward=1: all inside the
                 # namespace, which goes with them (libvirt_in_netns checks the host is untouched).
             assert left == {"domains": [], "networks": [], "volumes": []}, f"destroy left in libvirt: {left}"
@@ -312,18 +319,7 @@ def test_libvirt_full_up_destroy(workdir: Path, arch: str) -> None:
             try:
                 _run_full(engine, lv, arch, str(dst))
             finally:
-                left = _stack_objects(lv)
-                engine.note(f"libvirt after destroy: {json.dumps(left)}")
-                for dom in left["domains"]:
-                    lv.virsh("destroy", dom, check=False)
-                    lv.virsh("undefine", dom, "--nvram", check=False)
-                for net in left["networks"]:
-                    lv.virsh("net-destroy", net, check=False)
-                    lv.virsh("net-undefine", net, check=False)
-                for vol in left["volumes"]:
-                    lv.virsh("vol-delete", "--pool", POOL, vol, check=False)
-                lv.virsh("pool-destroy", POOL, check=False)
-                lv.virsh("pool-undefine", POOL, check=False)
+                left = _clear_after_destroy(engine, lv)
             assert left == {"domains": [], "networks": [], "volumes": []}, f"destroy left in libvirt: {left}"
     finally:
         engine.write_transcript(log_path)
