@@ -135,7 +135,8 @@ def test_bare_run_for_real_series_and_events_share_the_installs_clock(kit: Kit) 
     at = assert_one_clock(result)
     assert set(at) == {"install_start", "install_end", "ready"}
     idle = result["phases"]["idle"]
-    assert min(idle["series"]["t_s"]) >= at["ready"] + 1.2 and "api_ms" not in idle["series"]
+    # 1.2 s later, less the 0.1 s that rounding both times can take off.
+    assert min(idle["series"]["t_s"]) >= at["ready"] + 1.1 and "api_ms" not in idle["series"]
     assert len(idle["series"]["t_s"]) == idle["samples"] == 5
     assert "install_start_ms=" in (kit.state / "bootstrap.env").read_text()
 
@@ -177,8 +178,10 @@ def test_each_oom_kill_in_the_kernel_log_is_an_event_naming_the_process(faked: K
     kills = [e for e in result["events"] if e["kind"] == "oom_kill"]
     assert [k["detail"] for k in kills] == ["1202 (mysqld) in a memory cgroup", "901 (tail)"]
     at = assert_one_clock(result)
-    assert at["ready"] < kills[0]["t_s"] < kills[1]["t_s"] and kills[1]["t_s"] - kills[0]["t_s"] == pytest.approx(0.5,
-                                                                                                                abs=0.11)
+    # The first kill is logged right after the bootstrap returns, and times are rounded to 0.1 s, so
+    # on a quick run it can share ready's tenth of a second; it may never come before it.
+    assert at["ready"] <= kills[0]["t_s"] < kills[1]["t_s"]
+    assert kills[1]["t_s"] - kills[0]["t_s"] == pytest.approx(0.5, abs=0.11)
     assert result["oom_kills"] == 2
 
 
