@@ -281,3 +281,16 @@ def test_with_commit_each_cell_and_the_sessions_end_are_committed(tmp_path: Path
     assert last.startswith("sweep-vm: a session ended after 0:00:") and last.endswith("1 cell(s) run")
     assert subprocess.run(["git", "status", "--porcelain"], capture_output=True, text=True,
                           check=True).stdout == ""  # the summary's session line is committed too
+
+
+def test_each_step_is_logged_named_while_it_runs_and_timed_only_when_it_finishes() -> None:
+    logged: list[str] = []
+    steps = sweep._Steps("x86_64-docker-256m-1", logged.append)
+    with steps("upload the kit", "upload_kit"):
+        assert steps.now == "upload the kit"
+    with pytest.raises(RuntimeError), steps("benchmark", "benchmark"):
+        raise RuntimeError("ssh: connection lost")
+    # A failure is reported as the step it happened in; a step that failed has no time.
+    assert steps.now == "benchmark" and set(steps.timings) == {"upload_kit"}
+    assert steps.timings["upload_kit"] >= 0
+    assert logged == ["x86_64-docker-256m-1: upload the kit", "x86_64-docker-256m-1: benchmark"]

@@ -28,7 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -237,6 +237,24 @@ class _Budget:
         return min(wanted, left)
 
 
+class _Steps:
+    """The step under way, which a failure names, and each timed step's wall time."""
+
+    def __init__(self, cell: str, log: Callable[[str], None]) -> None:
+        self.cell, self.log = cell, log
+        self.now = "find the guest image"
+        self.timings: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def __call__(self, name: str, key: str) -> Iterator[None]:
+        """Log the step, make it the one a failure names, and time it under `key` if it finishes."""
+        self.now = name
+        self.log(f"{self.cell}: {name}")
+        t0 = time.monotonic()
+        yield
+        self.timings[key] = round(time.monotonic() - t0, 1)
+
+
 class _OverBudget(Exception):
     def __init__(self, step: str, seconds: float) -> None:
         super().__init__(f"the cell ran past its wall budget of {seconds:.0f} s before or during: {step}")
@@ -267,12 +285,8 @@ def run_cell(cell: SweepCell, settings: Settings) -> tuple[dict[str, Any], dict[
     digest, version = kit_hash(), kit_version()
     commands = cell_commands(plan, digest)
     budget = _Budget(BUDGET_S[(cell.arch, cell.distro)])
-    timings: dict[str, float] = {}
+    steps = _Steps(cell.name, qemu.log)
     kit_log: list[str] = []
-    step = "find the guest image"
-
-    def timed(name: str, t0: float) -> None:
-        timings[name] = round(time.monotonic() - t0, 1)
 
     try:
         image = images.cached(cell.arch)
@@ -281,46 +295,34 @@ def run_cell(cell: SweepCell, settings: Settings) -> tuple[dict[str, Any], dict[
         tar = workload_image.cached(cell.arch) if cell.distro == "docker" else None
         if cell.distro == "docker" and tar is None:
             raise qemu.GuestError(f"no cached {cell.arch} workload image; the sweep builds it first")
-        step = "boot to SSH"
-        ssh_limit = budget.left(step, float(os.environ.get("K8SF_VM_SSH_TIMEOUT") or BOOT_S[cell.emulated]))
+        steps.now = "boot to SSH"
+        ssh_limit = budget.left(steps.now, float(os.environ.get("K8SF_VM_SSH_TIMEOUT") or BOOT_S[cell.emulated]))
         with qemu.boot(cell.arch, image, cell.name, memory_mib=cell.memory_mib, ssh_timeout=ssh_limit,
                        probe_timeout=PROBE_S[cell.emulated], connect_timeout=CONNECT_S[cell.emulated]) as guest:
-            timings["boot_to_ssh"], timings["cloud_init_after_ssh"] = guest.boot_s, guest.cloud_init_s
-            step = "upload the kit"
-            qemu.log(f"{cell.name}: {step}")
-            t0 = time.monotonic()
-            budget.left(step, 0)
-            qemu.install_kit(guest, commands)
-            timed("upload_kit", t0)
-            step = "bootstrap"
-            qemu.log(f"{cell.name}: {step}")
-            t0 = time.monotonic()
-            out = guest.ssh(commands.bootstrap, timeout=budget.left(step, plan.bootstrap_timeout_s() + 60))
-            kit_log.append(out.stderr)
-            timed("bootstrap", t0)
+            steps.timings["boot_to_ssh"], steps.timings["cloud_init_after_ssh"] = guest.boot_s, guest.cloud_init_s
+            with steps("upload the kit", "upload_kit"):
+                budget.left(steps.now, 0)
+                qemu.install_kit(guest, commands)
+            with steps("bootstrap", "bootstrap"):
+                out = guest.ssh(commands.bootstrap, timeout=budget.left(steps.now, plan.bootstrap_timeout_s() + 60))
+                kit_log.append(out.stderr)
             if tar is not None:
-                step = "copy the workload image"
-                qemu.log(f"{cell.name}: {step}")
-                t0 = time.monotonic()
-                guest.copy_file(tar, TAR_REMOTE, timeout=budget.left(step, 1800))
-                timed("copy_workload_tar", t0)
-            step = "benchmark"
-            qemu.log(f"{cell.name}: {step}")
-            t0 = time.monotonic()
-            out = guest.ssh(commands.benchmark, timeout=budget.left(step, plan.benchmark_timeout_s() + 60))
-            kit_log.append(out.stderr)
-            timed("benchmark", t0)
+                with steps("copy the workload image", "copy_workload_tar"):
+                    guest.copy_file(tar, TAR_REMOTE, timeout=budget.left(steps.now, 1800))
+            with steps("benchmark", "benchmark"):
+                out = guest.ssh(commands.benchmark, timeout=budget.left(steps.now, plan.benchmark_timeout_s() + 60))
+                kit_log.append(out.stderr)
             result = read_result(out.stdout, plan.cell)
     except subprocess.TimeoutExpired as exc:
-        why = _OverBudget(step, budget.seconds) if budget.deadline <= time.monotonic() else exc
-        result = no_result(plan.cell, f"{step}: {why}", kit_version=version, distro=cell.distro, arch=cell.arch)
+        why = _OverBudget(steps.now, budget.seconds) if budget.deadline <= time.monotonic() else exc
+        result = no_result(plan.cell, f"{steps.now}: {why}", kit_version=version, distro=cell.distro, arch=cell.arch)
     except Exception as exc:  # a failed cell is a result, whatever failed (_OverBudget included)
-        result = no_result(plan.cell, f"{step}: {str(exc)[:1500]}", kit_version=version, distro=cell.distro,
+        result = no_result(plan.cell, f"{steps.now}: {str(exc)[:1500]}", kit_version=version, distro=cell.distro,
                            arch=cell.arch)
     if result.get("status") == NO_RESULT:
         # The kit's own no_result line (components/commands.py no_result_guard) has no arch.
         result.setdefault("arch", cell.arch)
-    return result, timings, "".join(kit_log)
+    return result, steps.timings, "".join(kit_log)
 
 
 def host_load() -> float:
