@@ -19,7 +19,7 @@ import os
 import sys
 import time
 
-from tests.vm import images, qemu
+from tests.vm import qemu
 
 # Every figure in MiB, from one shell on the guest.
 STATE = r"""
@@ -44,11 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arch", choices=["x86_64", "aarch64"], default=os.uname().machine)
     args = parser.parse_args(argv)
-    missing = qemu.missing_tools(args.arch)
-    if missing:
-        print(f"probe_pcp: missing {', '.join(missing)}", file=sys.stderr)
+    image = qemu.probe_image(args.arch, "probe_pcp")
+    if image is None:
         return 2
-    image = images.cached(args.arch) or images.build(args.arch)
     with qemu.boot(args.arch, image, f"{args.arch}-probe-pcp") as guest:
         time.sleep(20)  # let the login's own processes come and go
         for label, command in STEPS:

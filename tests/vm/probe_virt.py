@@ -15,7 +15,7 @@ import json
 import os
 import sys
 
-from tests.vm import images, qemu
+from tests.vm import qemu
 
 PROBE = r"""
 printf '%s\n' "$(systemd-detect-virt --vm 2>/dev/null || true)"
@@ -33,11 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--accel", choices=["tcg", "kvm"], default="tcg")
     parser.add_argument("--ssh-timeout", type=float, default=None, help="seconds to wait for SSH")
     args = parser.parse_args(argv)
-    missing = qemu.missing_tools(args.arch)
-    if missing:
-        print(f"probe_virt: missing {', '.join(missing)}", file=sys.stderr)
+    image = qemu.probe_image(args.arch, "probe_virt")
+    if image is None:
         return 2
-    image = images.cached(args.arch) or images.build(args.arch)
     with qemu.boot(args.arch, image, f"{args.arch}-probe-virt", accel=args.accel,
                    ssh_timeout=args.ssh_timeout) as guest:
         values = guest.ssh(PROBE, timeout=120).stdout.splitlines()

@@ -24,6 +24,7 @@ from typing import Any
 from components.cloudinit import GUEST_USER, render_meta_data, render_user_data
 from components.commands import KIT_DIR, BenchPlan, CellCommands, cell_commands, kit_hash
 from components.results import parse_bootstrap, read_result
+from tests.vm import images
 from tests.vm.images import GuestImage
 from tests.vm.upload import UploadError, sftp_upload
 
@@ -42,6 +43,16 @@ class GuestError(RuntimeError):
 def missing_tools(arch: str) -> list[str]:
     wanted = [t for t in HOST_TOOLS if not t.startswith("qemu-system") or t == QEMU[arch]]
     return sorted({HOST_TOOLS[t] for t in wanted if shutil.which(t) is None})
+
+
+def probe_image(arch: str, tool: str) -> GuestImage | None:
+    """For a probe on the command line: the test image for `arch`, built if it isn't cached; None,
+    after naming on stderr what the host lacks, when qemu can't run it."""
+    missing = missing_tools(arch)
+    if missing:
+        print(f"{tool}: missing {', '.join(missing)}", file=sys.stderr)
+        return None
+    return images.cached(arch) or images.build(arch)
 
 
 def free_port() -> int:
