@@ -400,12 +400,37 @@ case "$name" in
     esac ;;
 
   dpkg-query)
-    # dpkg-query -W -f='${Status}' PACKAGE: a package is installed when apt-get installed it here
-    # ($F/PACKAGE), or a test put it there (docker-ce from Docker's repository); otherwise dpkg's
-    # own message and exit 1 (dpkg-query(1): "no packages found matching").
-    for pkg in "$@"; do :; done
-    if [ -e "$F/$pkg" ]; then printf 'install ok installed'
-    else echo "dpkg-query: no packages found matching $pkg" >&2; exit 1; fi ;;
+    # dpkg-query -W -f='FORMAT' PACKAGE, the one form the kit uses (distros/docker.sh). A package is
+    # installed when apt-get installed it here ($F/PACKAGE), or a test put it there (docker-ce from
+    # Docker's repository). As dpkg-query 1.21.22 answers (run on this Debian 12 host): an option
+    # it does not know exits 2 with "dpkg-query: error: unknown option --x" and the --help hint
+    # (lib/dpkg/options.c, badusage); a package it does not know exits 1 with "no packages found
+    # matching" (src/query/main.c, listpackages/showpackages). -W or --show with -f FMT,
+    # -f=FMT, -fFMT, --showformat FMT or --showformat=FMT (all four forms answer alike there) are the
+    # query options; ${Status} and ${Version} the fields the kit reads.
+    # shellcheck disable=SC2016  # dpkg-query's own field syntax, not shell
+    show=0 fmt='${binary:Package}\t${Version}\n' pkg=
+    while [ $# -gt 0 ]; do
+      case "$1" in
+        -W | --show) show=1 ;;
+        -f | --showformat) fmt=$2; shift ;;
+        -f=*) fmt=${1#-f=} ;;  # what the kit sends: dpkg's parser takes '=' after a short option too
+        -f*) fmt=${1#-f} ;;
+        --showformat=*) fmt=${1#--showformat=} ;;
+        -*) printf 'dpkg-query: error: unknown option %s\n\nUse --help for help about querying packages.\n' "$1" >&2; exit 2 ;;
+        *) pkg=$1 ;;
+      esac
+      shift
+    done
+    [ "$show" = 1 ] || { echo "fakes.sh: dpkg-query without -W is not a query the kit makes" >&2; exit 2; }
+    [ -n "$pkg" ] || { echo "fakes.sh: dpkg-query -W without a package lists every package; the kit never asks" >&2; exit 2; }
+    [ -e "$F/$pkg" ] || { echo "dpkg-query: no packages found matching $pkg" >&2; exit 1; }
+    # shellcheck disable=SC2016  # as above
+    case "$fmt" in
+      '${Status}') printf 'install ok installed' ;;
+      '${Version}') printf '20.10.24+dfsg1-1+deb12u1+b6' ;;
+      *) echo "fakes.sh: dpkg-query format '$fmt' is not one the kit uses" >&2; exit 2 ;;
+    esac ;;
 
   docker)
     installed docker || { echo "sh: 1: docker: not found" >&2; exit 127; }
@@ -437,13 +462,39 @@ case "$name" in
   # The kernel log, from $F/kernel.log (lines as `journalctl -o short-unix` prints them: unix seconds
   # with microseconds, host, "kernel:", the message; man journalctl, --output=short-unix), from the
   # --since time on; without -o short-unix the time reads as the short format's syslog date.
+  # Refused as systemd 252's journalctl refuses them (run on this Debian 12 host; src/journal/journalctl.c
+  # parse_argv, whose getopt_long prints the first): an unknown option exits 1 with "unrecognized option",
+  # an unknown -o mode with "Unknown output format 'X'.", a --since it cannot parse with "Failed
+  # to parse timestamp: X". The kit sends -k -q --no-pager [-o short-unix] --since @SECONDS.
   journalctl)
-    [ -r "$F/kernel.log" ] || exit 0
     since=0 unix=0
     while [ $# -gt 0 ]; do
-      case "$1" in --since) since=${2#@}; shift ;; -o) [ "$2" = short-unix ] && unix=1; shift ;; esac
+      case "$1" in
+        -k | --dmesg | -q | --quiet | --no-pager) ;;
+        -o | --output)
+          case "$2" in
+            short) ;;
+            short-unix) unix=1 ;;
+            # The other modes of systemd 252 (src/shared/output-mode.c, output_mode_table).
+            short-full | short-iso | short-iso-precise | short-precise | short-monotonic | short-delta | verbose \
+              | export | json | json-pretty | json-sse | json-seq | cat | with-unit)
+              echo "fakes.sh: journalctl -o $2 is not a mode the kit sends" >&2; exit 1 ;;
+            *) echo "Unknown output format '$2'." >&2; exit 1 ;;
+          esac
+          shift ;;
+        --since)
+          case "$2" in
+            @*[!0-9.]* | @ | @.*) echo "Failed to parse timestamp: $2" >&2; exit 1 ;;
+            @*) since=${2#@} ;;
+            *) echo "fakes.sh: journalctl --since '$2' is not the @SECONDS form the kit sends" >&2; exit 1 ;;
+          esac
+          shift ;;
+        -*) echo "journalctl: unrecognized option '$1'" >&2; exit 1 ;;
+        *) echo "fakes.sh: journalctl match '$1' is not one the kit sends" >&2; exit 1 ;;
+      esac
       shift
     done
+    [ -r "$F/kernel.log" ] || exit 0
     awk -v since="$since" -v unix="$unix" '$1 + 0 >= since { if (!unix) $1 = "Nov 30 05:00:00"; print }' "$F/kernel.log" ;;
   swapoff | systemd-run | dpkg) ;;
   *) echo "fakes.sh: no fake named $name" >&2; exit 1 ;;
