@@ -454,8 +454,17 @@ case "$name" in
         touch "$F/container"; echo 3f4e5d6c7b8a ;;
       "exec k8sf-mysql sh -c "*)
         [ -e "$F/container" ] || { echo "Error response from daemon: No such container: k8sf-mysql" >&2; exit 1; }
+        # Scenario container_exits: the server died under the machine-wide OOM killer and the
+        # container's entrypoint exited 1 with it (as a 256 MiB sweep guest did). The daemon refuses
+        # exec into a stopped container (moby daemon/exec.go, getActiveContainer).
+        if has container_exits; then echo "Error response from daemon: Container 3f4e5d6c7b8a is not running" >&2; exit 1; fi
         shift 4
         mysql_exec "$(cat "$F/container-secret")" "$1" ;;
+      # The one inspect the kit makes (distros/docker.sh, d_workload_exited); for a name it does not
+      # know docker/cli prints "Error: No such object: NAME" and exits 1 (cli/command/system/inspect.go).
+      "inspect -f {{.State.Status}} {{.State.ExitCode}} {{.State.OOMKilled}} k8sf-mysql")
+        [ -e "$F/container" ] || { echo "Error: No such object: k8sf-mysql" >&2; exit 1; }
+        if has container_exits; then echo "exited 1 false"; else echo "running 0 false"; fi ;;
       *) echo "docker: the fake does not know: $*" >&2; exit 1 ;;
     esac ;;
 

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from components.commands import KIT_DIR
-from components.results import parse_bootstrap
+from components.results import parse_bootstrap, read_result
+from components.schema import validate_result
 from tests.guest.test_kit import K8SF, QUICK, Kit, benchmark, bootstrap, needs_root
 
 FAKES = Path(__file__).with_name("fakes.sh")
@@ -248,6 +249,25 @@ def test_a_failed_image_import_is_workload_failed_with_the_reason(faked: Kit, tm
     result = benchmark(faked, distro, "--image-tar", str(bad))
     assert result["status"] == "workload_failed"
     assert result["workload"]["error"].startswith(f"could not import {bad}: ")
+
+
+@needs_root
+def test_a_docker_workload_whose_container_exited_ends_the_wait_at_once_with_why(faked: Kit, tmp_path: Path) -> None:
+    # As in a 256 MiB guest: the OOM killer ended mariadbd, its container exited 1, and nothing
+    # restarts it (no restart policy). The wait stops on the next try instead of running out its
+    # 600 s bound, which the run's own 120 s limit here would not survive.
+    boot_for_images(faked, "docker")
+    scenario(faked, "offline", "container_exits")
+    proc = faked.run("benchmark", "docker", *QUICK, "--cell", "x86_64-docker-1", "--image-tar",
+                     str(image_tar(tmp_path)), "--workload-timeout", "600", timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    result = read_result(proc.stdout, "x86_64-docker-1")
+    validate_result(result)
+    assert result["status"] == "workload_failed" and result["workload"]["ready"] is False
+    assert result["workload"]["error"] == ("the workload stopped before it answered SELECT 1: its container exited "
+                                           "with code 1 (OOMKilled false)")
+    assert "stopped waiting for the workload to answer SELECT 1 after " in proc.stderr
+    assert "docker inspect -f {{.State.Status}} {{.State.ExitCode}} {{.State.OOMKilled}} k8sf-mysql" in faked.calls()
 
 
 @needs_root

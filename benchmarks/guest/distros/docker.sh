@@ -47,6 +47,19 @@ d_workload_deploy() {
   timeout 900 docker run -d --name k8sf-mysql --env-file "$WORKLOAD_ENV" "$1" $WORKLOAD_ARGS >&2
 }
 d_workload_sql() { timeout 20 docker exec k8sf-mysql sh -c "$MYSQL_CHECK" >/dev/null 2>&1; }
+# d_workload_exited: the container stopped for good (it runs with no restart policy), printed with
+# its exit code and whether its own cgroup's OOM killer ended it (State.OOMKilled; a kill by the
+# machine-wide OOM killer leaves it false, and the phase's oom_kill count says so).
+d_workload_exited() {
+  _dwe=$(timeout 20 docker inspect -f '{{.State.Status}} {{.State.ExitCode}} {{.State.OOMKilled}}' k8sf-mysql) || return 1
+  case "$_dwe" in
+    exited\ * | dead\ *) ;;
+    *) return 1 ;;
+  esac
+  # shellcheck disable=SC2086  # three words, split on purpose
+  set -- $_dwe
+  echo "its container $1 with code $2 (OOMKilled $3)"
+}
 # A previous run's workload, for the clean slate before idle.
 d_workload_present() { [ -n "$(timeout 60 docker ps -aq --filter name=^k8sf-mysql\$)" ]; }
 d_workload_remove() { timeout 120 docker rm -f k8sf-mysql >&2; }

@@ -29,14 +29,33 @@ why_failed() {
 # gives up, and returns 1. CMD may be a shell function, so it must bound each try itself (kc and
 # the kit's checks do; plain commands go through timeout).
 wait_for() {
+  _wf_stop=""
+  _wait_loop "$@"
+}
+
+# wait_for_unless STOP TIMEOUT_S WHAT CMD [ARGS...]: wait_for, but after each failed try it runs
+# STOP (a function, bounded like CMD); when STOP succeeds, what it printed goes to WAIT_STOPPED and
+# the wait ends at once with 2: what it waited for will not come (a container that exited).
+wait_for_unless() {
+  _wf_stop=$1
+  shift
+  _wait_loop "$@"
+}
+
+_wait_loop() {
   _wf_timeout=$1 _wf_what=$2
   shift 2
+  WAIT_STOPPED=""
   _wf_start=$(now_s)
   _wf_next_report=$((_wf_start + 30))
   while :; do
     if "$@" >/dev/null 2>&1; then
       log "ready: $_wf_what ($(( $(now_s) - _wf_start )) s)"
       return 0
+    fi
+    if [ -n "$_wf_stop" ] && WAIT_STOPPED=$("$_wf_stop" 2>/dev/null); then
+      log "stopped waiting for $_wf_what after $(( $(now_s) - _wf_start )) s: $WAIT_STOPPED"
+      return 2
     fi
     _wf_now=$(now_s)
     if [ $((_wf_now - _wf_start)) -ge "$_wf_timeout" ]; then

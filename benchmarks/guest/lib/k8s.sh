@@ -69,6 +69,9 @@ k8s_workload_remove() {
 k8s_workload_gone() { [ -z "$(kc 30 get pods -l app=k8sf-mysql -o name)" ]; }
 d_workload_deploy() { k8s_workload_deploy "$1"; }
 d_workload_sql() { k8s_workload_sql; }
+# A crashed pod is restarted by the kubelet (the Deployment's restartPolicy Always), so the wait for
+# SELECT 1 goes on to its bound.
+d_workload_exited() { return 1; }
 d_workload_present() { k8s_workload_present; }
 d_workload_remove() { k8s_workload_remove; }
 d_workload_gone() { k8s_workload_gone; }
