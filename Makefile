@@ -31,7 +31,7 @@ help:
 	@echo "make report    redraw the newest run folder's report in results/ (RUN=results/<folder> for another)"
 	@echo "make test      linters, unit and kit tests, real libvirt, and the VM tests but the emulated aarch64 Docker cell"
 	@echo "make test-vm   the VM tests on both arches (x86_64 and emulated aarch64); writes $(VM_RESULTS)"
-	@echo "make sweep-vm  bare and Docker+MariaDB in qemu guests at 256-1024 MiB (x86_64) and 256/384/1024 (aarch64),"
+	@echo "make sweep-vm  bare and Docker+MariaDB in qemu guests at 256-1024 MiB (x86_64) and 256/384 (aarch64),"
 	@echo "               two at a time, about 2 h; resumes cell by cell; writes $(SWEEP_RESULTS) (ARGS=--sizes ...)"
 	@echo "make lint      ruff, mypy, shellcheck and the workflow linters"
 	@echo "make unit      the unit and kit tests alone (no root, no VMs)"
