@@ -498,6 +498,8 @@ case "$name" in
             *) echo "fakes.sh: journalctl --since '$2' is not the @SECONDS form the kit sends" >&2; exit 1 ;;
           esac
           shift ;;
+        # An option the real one knows but the kit never sends is refused here too, with the same
+        # words: a kit that starts sending one must teach this fake first.
         -*) echo "journalctl: unrecognized option '$1'" >&2; exit 1 ;;
         *) echo "fakes.sh: journalctl match '$1' is not one the kit sends" >&2; exit 1 ;;
       esac
