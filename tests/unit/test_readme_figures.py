@@ -177,3 +177,32 @@ def test_the_bench_tables_are_the_perf_results() -> None:
 ])
 def test_figures_no_committed_file_holds_are_gone(figure: str) -> None:
     assert figure not in README
+
+
+# ---- the sweep's fit table (the first screen) ----------------------------------------------------
+
+SWEEP_CELLS = ROOT / "benchmarks" / "results" / "sweep" / "cells"
+README_SWEEP_ROWS = {"bare": "bare", "Docker + MariaDB": "docker"}
+
+
+def test_the_first_screens_fit_table_is_the_sweeps_cell_records() -> None:
+    rows = table_after("| arch, distro | 256 MiB |")
+    header = next(line for line in README.splitlines() if line.startswith("| arch, distro | 256 MiB |"))
+    sizes = [int(c.split()[0]) for c in header.strip("|").split("|")[1:-1]]
+    records = [json.loads(p.read_text()) for p in sorted(SWEEP_CELLS.glob("*.json"))]
+    kits = {r["kit_hash"] for r in records}
+    assert len(kits) == 1, f"the table must come from one kit's sweep, found {kits}"
+    want: dict[tuple[str, str, int], str] = {}
+    for rec in records:
+        v = rec["verdict"]
+        word = v["verdict"] if v["verdict"] != "no" else f"no ({v['reason']})"
+        want[(rec["arch"], rec["distro"], rec["memory_mib"])] = f"{word}, {v['usedMiB']:.0f}"
+    assert len(rows) == len({(a, d) for a, d, _ in want})
+    for row in rows:
+        arch, label = row[0].split(", ", 1)
+        distro = README_SWEEP_ROWS[label]
+        for size, cell in zip(sizes, row[1:-1], strict=True):
+            assert cell.replace("**", "") == want.get((arch, distro, size), ""), (arch, distro, size)
+        fitting = sorted(m for (a, d, m), text in want.items()
+                         if a == arch and d == distro and not text.startswith("no"))
+        assert row[-1].replace("**", "") == f"{fitting[0]} MiB", (arch, distro)
