@@ -147,6 +147,12 @@ def fit_output(cells: Iterable[tuple[str, str, str, int | None]], results: Mappi
     return fit_table(fit_cells)
 
 
+def cell_label(v: Mapping[str, Any]) -> str:
+    """One verdict (as_output's form) as a fit matrix shows it: `fits, 197`, `no (oom), 106`."""
+    label = v["verdict"] if v["verdict"] == "fits" else f"{v['verdict']} ({v['reason']})"
+    return label + (f", {v['usedMiB']:.0f}" if v.get("usedMiB") is not None else "")
+
+
 def fit_markdown(results: Iterable[Mapping[str, Any]], headroom_mib: float,
                  distro_order: Sequence[str] = ()) -> str:
     """The fit matrix, one table per arch: distro rows, size columns, verdict and median used MiB.
@@ -174,8 +180,7 @@ def fit_markdown(results: Iterable[Mapping[str, Any]], headroom_mib: float,
                 if v is None:
                     shown.append("")
                     continue
-                label = v["verdict"] if v["verdict"] == "fits" else f"{v['verdict']} ({v['reason']})"
-                shown.append(label + (f", {v['usedMiB']:.0f}" if v["usedMiB"] is not None else ""))
+                shown.append(cell_label(v))
             smallest = row["smallestFitMiB"]
             lines.append(f"| {distro} | " + " | ".join(shown) + f" | {f'{smallest} MiB' if smallest else '-'} |")
     return "\n".join(lines) + "\n"

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from benchmarks import report
+from components import fit
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text()
@@ -194,9 +195,7 @@ def test_the_first_screens_fit_table_is_the_sweeps_cell_records() -> None:
     assert len(kits) == 1, f"the table must come from one kit's sweep, found {kits}"
     want: dict[tuple[str, str, int], str] = {}
     for rec in records:
-        v = rec["verdict"]
-        word = v["verdict"] if v["verdict"] != "no" else f"no ({v['reason']})"
-        want[(rec["arch"], rec["distro"], rec["memory_mib"])] = f"{word}, {v['usedMiB']:.0f}"
+        want[(rec["arch"], rec["distro"], rec["memory_mib"])] = fit.cell_label(rec["verdict"])
     assert len(rows) == len({(a, d) for a, d, _ in want})
     for row in rows:
         arch, label = row[0].split(", ", 1)
